@@ -1,0 +1,1 @@
+"""SchoolGraph runtime: configuration, database, models, authentication, policy, ASGI app, CLI."""

@@ -1,0 +1,91 @@
+"""Settings read from the environment, once per process.
+
+Every setting has a development default so that `scripts/serve` works on a fresh machine; a
+production deployment sets `SCHOOLGRAPH_ENV=production` and provides the secrets itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+# The checkout the package was installed from (editable install): the CLI in `.venv/bin/` and a
+# running `scripts/serve` find the same embedded database under it, whatever the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _development_secret(home: Path) -> str:
+    """A random HS256 secret kept under `.schoolgraph/` so server and CLI tokens agree."""
+    path = home / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    home: Path
+    database_url: str | None
+    jwt_secret: str
+    jwt_issuer: str
+    jwt_audience: str
+    jwks_url: str | None
+    token_ttl_seconds: int
+    max_page_size: int
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    lockout_threshold: int
+    statement_timeout_ms: int
+    pool_size: int
+    allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def demo(self) -> bool:
+        """Demo accounts with the published password exist only outside production."""
+        return not self.production
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    home = Path(os.environ.get("SCHOOLGRAPH_HOME", PROJECT_ROOT / ".schoolgraph")).resolve()
+    environment = os.environ.get("SCHOOLGRAPH_ENV", "development")
+    secret = os.environ.get("SCHOOLGRAPH_JWT_SECRET")
+    if not secret:
+        if environment == "production":
+            raise RuntimeError("SCHOOLGRAPH_JWT_SECRET must be set in production")
+        secret = _development_secret(home)
+    return Settings(
+        environment=environment,
+        home=home,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        jwt_secret=secret,
+        jwt_issuer=os.environ.get("SCHOOLGRAPH_JWT_ISSUER", "schoolgraph"),
+        jwt_audience=os.environ.get("SCHOOLGRAPH_JWT_AUDIENCE", "schoolgraph"),
+        jwks_url=os.environ.get("SCHOOLGRAPH_JWKS_URL") or None,
+        token_ttl_seconds=_env_int("SCHOOLGRAPH_TOKEN_TTL", 8 * 3600),
+        max_page_size=_env_int("SCHOOLGRAPH_MAX_PAGE_SIZE", 1000),
+        max_depth=_env_int("SCHOOLGRAPH_MAX_DEPTH", 10),
+        max_aliases=_env_int("SCHOOLGRAPH_MAX_ALIASES", 30),
+        max_tokens=_env_int("SCHOOLGRAPH_MAX_TOKENS", 2000),
+        lockout_threshold=_env_int("SCHOOLGRAPH_LOCKOUT_THRESHOLD", 10),
+        statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
+        pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
+    )

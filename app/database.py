@@ -1,0 +1,120 @@
+"""Connections: which PostgreSQL to use, the async engine, and the per-request statement counter.
+
+`DATABASE_URL` names an external server; without it the embedded server of this checkout is
+started (or joined). The application database is `schoolgraph` on the embedded server.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app import embedded
+from app.config import Settings, get_settings
+
+APP_DATABASE = "schoolgraph"
+
+_embedded_server: Any = None
+
+
+def resolve_database_url(settings: Settings | None = None, *, database: str = APP_DATABASE) -> str:
+    """The libpq-style URL of the application database, starting the embedded server if needed."""
+    global _embedded_server
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if _embedded_server is None:
+        _embedded_server = embedded.start(settings.home)
+    return embedded.server_url(_embedded_server, database)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """`postgresql://...` → `postgresql+asyncpg://...` for SQLAlchemy."""
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return "postgresql+asyncpg://" + rest
+    raise ValueError(f"unsupported database URL scheme: {scheme!r}")
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A DSN asyncpg accepts (it knows no `+asyncpg` driver suffix)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist yet."""
+    name = urlsplit(url).path.lstrip("/")
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be bound as parameters; quote_ident makes the name safe.
+            quoted = await admin.fetchval("SELECT quote_ident($1)", name)
+            await admin.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await admin.close()
+
+
+# --- Statement counting ---------------------------------------------------------------------
+# Counts are deterministic, so tests assert them ("the number of SQL statements depends only on
+# the query's shape"); benchmarks report them.
+
+
+@dataclass
+class StatementCounter:
+    statements: int = 0
+
+
+_counter: contextvars.ContextVar[StatementCounter | None] = contextvars.ContextVar(
+    "statement_counter", default=None
+)
+
+
+def start_counting() -> StatementCounter:
+    counter = StatementCounter()
+    _counter.set(counter)
+    return counter
+
+
+def _count_statement(*_args: Any, **_kwargs: Any) -> None:
+    counter = _counter.get()
+    if counter is not None:
+        counter.statements += 1
+
+
+def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
+    settings = settings or get_settings()
+    engine = create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=False,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "application_name": "schoolgraph",
+            }
+        },
+    )
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    return engine
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.begin() as connection:
+        yield connection

@@ -1,0 +1,159 @@
+"""The GraphQL endpoint: authentication, the per-request context and transaction, status codes.
+
+One request is one transaction: the context opens it on the first statement, and `run` commits it
+(after appending the request's disclosures) once the response is built, or rolls it back when
+anything unexpected failed — then the caller gets a 500 and no data, so nothing is shown that was
+not recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cross_web import HTTPException
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from app import auth, database, metrics
+from app.config import Settings
+from app.policy import CompiledPolicy
+from schema.context import Context
+
+MASKED_MESSAGE = "Unexpected error."
+
+
+class AuthenticationFailed(Exception):
+    pass
+
+
+def _unauthenticated(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class PolicyHolder:
+    """The current compiled policy; replaced whole on reload, so a request sees one version."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.current = policy
+
+
+class GraphQLEndpoint(GraphQL[Context, None]):
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        policy: PolicyHolder,
+        authorization: bool = True,
+    ) -> None:
+        # GraphiQL is served by our own page (app.graphiql); Strawberry's loads from a CDN.
+        super().__init__(schema, graphql_ide=None)
+        self.settings = settings
+        self.engine = engine
+        self.policy = policy
+        self.authorization = authorization
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await json_error("only HTTP is served here", 400)(scope, receive, send)
+            return
+        response: Response
+        try:
+            response = await self.run(Request(scope, receive))
+        except AuthenticationFailed as exc:
+            response = _unauthenticated(str(exc))
+        except HTTPException as exc:  # malformed JSON, wrong method, no query, ...
+            response = json_error(exc.reason, exc.status_code)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        header = request.headers.get("authorization")
+        subject = None
+        if header is not None:
+            kind, _, token = header.partition(" ")
+            if kind.lower() != "bearer" or not token.strip():
+                raise AuthenticationFailed("the Authorization header must be `Bearer <token>`")
+            try:
+                subject = auth.verify_token(token.strip(), self.settings)
+            except auth.InvalidToken as exc:
+                raise AuthenticationFailed(str(exc)) from exc
+        context = Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            policy=self.policy.current,
+            engine=self.engine,
+            subject=subject,
+            authorization=self.authorization,
+        )
+        request.state.context = context
+        request.state.statements = database.start_counting()
+        return context
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        from strawberry.types.unset import UNSET
+
+        try:
+            response = await super().run(
+                request,
+                context=UNSET if context is None else context,
+                root_value=UNSET if root_value is None else root_value,
+            )
+        except BaseException:
+            await self._finish(request, commit=False)
+            raise
+        failed = getattr(request.state, "failed", False)
+        await self._finish(request, commit=not failed)
+        return response
+
+    async def _finish(self, request: Request, *, commit: bool) -> None:
+        context: Context | None = getattr(request.state, "context", None)
+        if context is None:
+            return
+        await context.finish(commit=commit)
+        metrics.add("schoolgraph_graphql_requests_total")
+        metrics.add("schoolgraph_sql_statements_total", request.state.statements.statements)
+        metrics.add(
+            "schoolgraph_redacted_fields_total", sum(r.count for r in context.redactions.values())
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        context: Context = request.state.context
+        errors: list[GraphQLError] = list(result.errors or [])
+        status = None
+        if any(e.message == MASKED_MESSAGE for e in errors):
+            # Something unexpected failed: roll back, answer nothing but the (masked) errors.
+            request.state.failed = True
+            status = 500
+            result.data = None
+        elif result.data is None and errors:
+            codes = {(e.extensions or {}).get("code") for e in errors}
+            status = 401 if "UNAUTHENTICATED" in codes else 400
+        if status:
+            context.response.status_code = status
+        processed: GraphQLHTTPResponse = {"data": result.data}
+        if errors:
+            processed["errors"] = [e.formatted for e in errors]
+        extensions: dict[str, Any] = {"requestId": context.request_id}
+        if not self.settings.production:
+            # Deterministic per query shape: tests and benchmarks read them.
+            extensions["sqlStatements"] = request.state.statements.statements
+        processed["extensions"] = extensions
+        return processed
+
+
+def json_error(message: str, status: int) -> Response:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)

@@ -1,0 +1,435 @@
+"""The SchoolGraph data model (SPEC §3), one SQLModel table per entity.
+
+Every tenant table carries `district_id`: no query crosses districts, and a large deployment can
+shard by it. Enumerations are stored as text guarded by CHECK constraints, so a new value is a
+one-line migration rather than an `ALTER TYPE`. Timestamps are `timestamptz`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlmodel import Field, SQLModel
+
+
+class Role(enum.StrEnum):
+    STUDENT = "student"
+    GUARDIAN = "guardian"
+    TEACHER = "teacher"
+    COORDINATOR = "coordinator"
+    DESIGNEE = "designee"
+    SCHOOL_ADMIN = "school_admin"
+    DISTRICT_ADMIN = "district_admin"
+    REPORTING = "reporting"
+    SUPPORT = "support"
+
+
+class Visibility(enum.StrEnum):
+    """Who besides the student and guardians sees a portfolio item."""
+
+    PRIVATE = "PRIVATE"
+    TEACHERS = "TEACHERS"
+    COORDINATOR = "COORDINATOR"
+
+
+class ClassVisibility(enum.StrEnum):
+    PRIVATE = "PRIVATE"
+    PUBLIC = "PUBLIC"
+
+
+class GrantScope(enum.StrEnum):
+    STUDENT = "student"
+    CLASS = "class"
+    SCHOOL = "school"
+
+
+class ConsentKind(enum.StrEnum):
+    COPPA_COLLECTION = "coppa_collection"
+    THIRD_PARTY_DISCLOSURE = "third_party_disclosure"
+    DIRECTORY_INFORMATION = "directory_information"
+    # An eligible (18+) student's consent that their guardians keep access.
+    GUARDIAN_ACCESS = "guardian_access"
+
+
+class DataRequestKind(enum.StrEnum):
+    INSPECT = "inspect"
+    AMEND = "amend"
+    DELETE = "delete"
+    DIRECTORY_OPT_OUT = "directory_opt_out"
+
+
+def _check(column: str, values: type[enum.StrEnum], name: str) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+def _tstz(*, nullable: bool = False, default_now: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={
+            "nullable": nullable,
+            **({"server_default": sa.func.now()} if default_now else {}),
+        },
+    )
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_type=sa.BigInteger,
+        foreign_key=target,
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _pk() -> Any:
+    return Field(default=None, sa_type=sa.BigInteger, primary_key=True)
+
+
+class District(SQLModel, table=True):
+    __tablename__ = "district"
+    id: int | None = _pk()
+    name: str
+    # Smallest cell a de-identified report may publish (SPEC §8).
+    min_cell_size: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+
+
+class School(SQLModel, table=True):
+    __tablename__ = "school"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id", index=True)
+    name: str
+    code: str
+    level: str  # elementary, middle, high
+
+
+class Term(SQLModel, table=True):
+    __tablename__ = "term"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id", index=True)
+    name: str
+    starts_on: date
+    ends_on: date
+
+
+class User(SQLModel, table=True):
+    """A login identity: a student, a guardian or a staff member."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (sa.UniqueConstraint("username", name="uq_user_username"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id", index=True)
+    username: str
+    email: str | None = None
+    first_name: str
+    last_name: str
+    phone: str | None = None
+    password_hash: str | None = None
+    external_subject: str | None = Field(default=None, unique=True)
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_at: datetime | None = _tstz(nullable=True)
+    is_active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    created_at: datetime | None = _tstz(default_now=True)
+
+
+class RoleAssignment(SQLModel, table=True):
+    """A role at a school (`school_id` set) or across the district (`school_id` null)."""
+
+    __tablename__ = "role_assignment"
+    __table_args__ = (
+        _check("role", Role, "ck_role_assignment_role"),
+        sa.UniqueConstraint("user_id", "role", "school_id", name="uq_role_assignment"),
+    )
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    user_id: int = _fk("app_user.id", index=True)
+    role: str
+    school_id: int | None = _fk("school.id", nullable=True)
+    granted_by: int | None = _fk("app_user.id", nullable=True)
+    created_at: datetime | None = _tstz(default_now=True)
+
+
+class Student(SQLModel, table=True):
+    __tablename__ = "student"
+    __table_args__ = (
+        sa.UniqueConstraint("district_id", "student_number", name="uq_student_number"),
+        # Default list order and keyset pagination.
+        sa.Index("ix_student_order", "district_id", "last_name", "first_name", "id"),
+        sa.Index("ix_student_school", "school_id"),
+    )
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    school_id: int = _fk("school.id")
+    user_id: int | None = Field(
+        default=None,
+        sa_type=sa.BigInteger,
+        foreign_key="app_user.id",
+        unique=True,
+    )
+    student_number: str
+    first_name: str
+    last_name: str
+    preferred_name: str | None = None
+    grade_level: int  # 0 is kindergarten, -1 pre-kindergarten
+    date_of_birth: date
+    gender: str
+    ethnicity: str
+    email: str | None = None
+    phone: str | None = None
+    enrollment_status: str = "active"
+    directory_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    coppa_consent: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class GuardianLink(SQLModel, table=True):
+    __tablename__ = "guardian_link"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    guardian_user_id: int = _fk("app_user.id", index=True)
+    student_id: int = _fk("student.id", index=True)
+    relationship: str  # parent, guardian, relative
+    legal_guardian: bool = True
+    # False records a custody restriction: the link exists but discloses nothing.
+    data_access: bool = True
+    starts_on: date
+    ends_on: date | None = None
+
+
+class Class(SQLModel, table=True):
+    """A section of a course in one term."""
+
+    __tablename__ = "class_section"
+    __table_args__ = (_check("visibility", ClassVisibility, "ck_class_visibility"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    school_id: int = _fk("school.id", index=True)
+    term_id: int = _fk("term.id")
+    title: str
+    code: str
+    subject: str
+    grade_levels: list[int] = Field(
+        default_factory=list,
+        sa_type=pg.ARRAY(sa.SmallInteger),
+    )
+    visibility: str = ClassVisibility.PRIVATE.value
+
+
+class TeachingAssignment(SQLModel, table=True):
+    __tablename__ = "teaching_assignment"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    class_id: int = _fk("class_section.id", index=True)
+    staff_user_id: int = _fk("app_user.id", index=True)
+    starts_on: date
+    ends_on: date | None = None
+
+
+class Enrollment(SQLModel, table=True):
+    __tablename__ = "enrollment"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    class_id: int = _fk("class_section.id", index=True)
+    student_id: int = _fk("student.id", index=True)
+    begins_on: date
+    ends_on: date | None = None
+
+
+class Mark(SQLModel, table=True):
+    __tablename__ = "mark"
+    __table_args__ = (sa.UniqueConstraint("student_id", "class_id", "term_id", name="uq_mark"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    class_id: int = _fk("class_section.id", index=True)
+    term_id: int = _fk("term.id")
+    score: Decimal | None = Field(default=None, max_digits=5, decimal_places=2)
+    letter: str | None = None
+    comment: str | None = None
+    recorded_by: int | None = _fk("app_user.id", nullable=True)
+    recorded_at: datetime | None = _tstz(default_now=True)
+
+
+class Portfolio(SQLModel, table=True):
+    __tablename__ = "portfolio"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = Field(
+        default=None,
+        sa_type=sa.BigInteger,
+        foreign_key="student.id",
+        unique=True,
+    )
+    headline: str | None = None
+    created_at: datetime | None = _tstz(default_now=True)
+
+
+class PortfolioItem(SQLModel, table=True):
+    __tablename__ = "portfolio_item"
+    __table_args__ = (_check("visibility", Visibility, "ck_portfolio_item_visibility"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    portfolio_id: int = _fk("portfolio.id")
+    # Denormalised from the portfolio so row scopes join one table.
+    student_id: int = _fk("student.id", index=True)
+    kind: str  # interest, assessment, reflection, goal, artifact, certification
+    title: str
+    body: str | None = None
+    visibility: str = Visibility.PRIVATE.value
+    created_at: datetime | None = _tstz(default_now=True)
+    updated_at: datetime | None = _tstz(default_now=True)
+
+
+class ReadinessIndicator(SQLModel, table=True):
+    """A college, career or military readiness result (e.g. Texas CCMR)."""
+
+    __tablename__ = "readiness_indicator"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    indicator: str  # tsi_reading, tsi_math, ap_ib, dual_credit, industry_certification, military
+    category: str  # college, career, military
+    met: bool
+    value: str | None = None
+    achieved_on: date | None = None
+    source: str
+
+
+class ActivityEvent(SQLModel, table=True):
+    __tablename__ = "activity_event"
+    __table_args__ = (sa.Index("ix_activity_district_time", "district_id", "occurred_at"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    user_id: int | None = _fk("app_user.id", nullable=True)
+    student_id: int | None = _fk("student.id", nullable=True)
+    school_id: int | None = _fk("school.id", nullable=True)
+    kind: str  # login, portfolio_item_created, portfolio_item_updated
+    occurred_at: datetime | None = _tstz(default_now=True)
+
+
+class LegitimateInterestGrant(SQLModel, table=True):
+    __tablename__ = "legitimate_interest_grant"
+    __table_args__ = (
+        _check("scope", GrantScope, "ck_grant_scope"),
+        sa.CheckConstraint("length(trim(purpose)) > 0", name="ck_grant_purpose"),
+        sa.CheckConstraint(
+            "expires_at > starts_at AND expires_at <= starts_at + interval '1 year'",
+            name="ck_grant_duration",
+        ),
+        sa.CheckConstraint(
+            "(scope = 'student' AND student_id IS NOT NULL)"
+            " OR (scope = 'class' AND class_id IS NOT NULL)"
+            " OR (scope = 'school' AND school_id IS NOT NULL)",
+            name="ck_grant_target",
+        ),
+    )
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    grantee_user_id: int = _fk("app_user.id", index=True)
+    scope: str
+    student_id: int | None = _fk("student.id", nullable=True)
+    class_id: int | None = _fk("class_section.id", nullable=True)
+    school_id: int | None = _fk("school.id", nullable=True)
+    purpose: str
+    granted_by: int = _fk("app_user.id")
+    starts_at: datetime | None = _tstz()
+    expires_at: datetime | None = _tstz()
+    revoked_at: datetime | None = _tstz(nullable=True)
+    revoked_by: int | None = _fk("app_user.id", nullable=True)
+    created_at: datetime | None = _tstz(default_now=True)
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consent"
+    __table_args__ = (_check("kind", ConsentKind, "ck_consent_kind"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    kind: str
+    granted: bool
+    given_by: int = _fk("app_user.id")
+    recorded_at: datetime | None = _tstz(default_now=True)
+
+
+class Disclosure(SQLModel, table=True):
+    """The FERPA 34 CFR 99.32 record: who saw which field classes of a student, and why.
+
+    Append-only (the application's database role may only insert) and hash-chained per
+    district: `hash` covers the row's content and the previous row's hash.
+    """
+
+    __tablename__ = "disclosure"
+    __table_args__ = (sa.Index("ix_disclosure_district_id", "district_id", "id"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    viewer_user_id: int = _fk("app_user.id")
+    basis: str  # self, guardian, teacher_of_class, legitimate_interest, school_official, admin
+    grant_id: int | None = _fk("legitimate_interest_grant.id", nullable=True)
+    purpose: str | None = None
+    field_classes: list[str] = Field(
+        default_factory=list,
+        sa_type=pg.ARRAY(sa.Text),
+    )
+    request_id: str
+    disclosed_at: datetime | None = _tstz(default_now=True)
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
+class DataRequest(SQLModel, table=True):
+    __tablename__ = "data_request"
+    __table_args__ = (_check("kind", DataRequestKind, "ck_data_request_kind"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    requester_user_id: int = _fk("app_user.id")
+    kind: str
+    status: str = "open"  # open, completed, denied
+    details: str | None = None
+    filed_at: datetime | None = _tstz(default_now=True)
+    due_on: date
+    resolved_at: datetime | None = _tstz(nullable=True)
+    resolved_by: int | None = _fk("app_user.id", nullable=True)
+    resolution: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every write and every report run: who did what, when, in which request."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_district_time", "district_id", "at"),)
+    id: int | None = _pk()
+    district_id: int | None = _fk("district.id", nullable=True)
+    actor_user_id: int | None = _fk("app_user.id", nullable=True)
+    action: str
+    target_type: str | None = None
+    target_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=pg.JSONB,
+    )
+    request_id: str | None = None
+    at: datetime | None = _tstz(default_now=True)
+
+
+class SavedReport(SQLModel, table=True):
+    """A report definition kept on the server, shared within the district."""
+
+    __tablename__ = "saved_report"
+    __table_args__ = (sa.UniqueConstraint("district_id", "name", name="uq_saved_report_name"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    name: str
+    definition: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=pg.JSONB,
+    )
+    created_by: int = _fk("app_user.id")
+    created_at: datetime | None = _tstz(default_now=True)

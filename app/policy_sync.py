@@ -1,0 +1,48 @@
+"""Policy reload across every worker process, through PostgreSQL `LISTEN/NOTIFY`.
+
+`schoolgraph policy reload` (or any client) runs `NOTIFY schoolgraph_policy`; each worker listens
+on its own connection, recompiles the files in `policies/` and swaps the compiled policy in one
+assignment, so a request in flight keeps the version it started with. A file that fails
+`policy check` is not loaded: the worker keeps the previous policy and logs why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from app import policy
+from app.database import asyncpg_dsn
+
+CHANNEL = "schoolgraph_policy"
+_log = logging.getLogger(__name__)
+
+
+def reload_into(holder: Any) -> bool:
+    problems = policy.check()
+    if problems:
+        _log.error("policy not reloaded; fix these first: %s", "; ".join(problems))
+        return False
+    holder.current = policy.load_policy()
+    _log.info("policy reloaded")
+    return True
+
+
+async def listen(url: str, holder: Any) -> asyncpg.Connection:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+
+    def on_notify(*_args: Any) -> None:
+        reload_into(holder)
+
+    await connection.add_listener(CHANNEL, on_notify)
+    return connection
+
+
+async def notify(url: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(f"NOTIFY {CHANNEL}")
+    finally:
+        await connection.close()

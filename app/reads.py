@@ -1,0 +1,181 @@
+"""Read access to the database: keyword-only functions that take a connection.
+
+Resolvers and loaders call these; these never call resolvers. Every list function takes the
+viewer's `RowScope` (or ids already inside it) and puts it in the WHERE clause of the same
+statement, so cursors and counts only ever see rows the viewer is related to. SQL text is fixed
+per scope shape; values — user input included — are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.relations import RowScope
+
+STUDENT_COLUMNS = (
+    "s.id, s.district_id, s.school_id, s.user_id, s.student_number, s.first_name, s.last_name,"
+    " s.preferred_name, s.grade_level, s.date_of_birth, s.gender, s.ethnicity, s.email, s.phone,"
+    " s.enrollment_status, s.directory_opt_out, s.coppa_consent"
+)
+
+# Keyset orders: (SQL columns, the field each sorts by). Each ends in `id` so the order is total.
+STUDENT_ORDERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "NAME": ("s.last_name, s.first_name, s.id", ("lastName", "firstName")),
+    "GRADE_LEVEL": ("s.grade_level, s.last_name, s.first_name, s.id", ("gradeLevel", "lastName")),
+    "DATE_OF_BIRTH": ("s.date_of_birth, s.last_name, s.first_name, s.id", ("dateOfBirth",)),
+}
+
+
+@dataclass(frozen=True)
+class StudentFilter:
+    """Validated filter values; None means "any"."""
+
+    school_id: int | None = None
+    class_id: int | None = None
+    grade_level: int | None = None
+    name_prefix: str | None = None
+    gender: str | None = None
+    ethnicity: str | None = None
+
+
+def _scope_sql(scope: RowScope, params: dict[str, Any]) -> str:
+    params["district_id"] = scope.district_id
+    if scope.whole_district:
+        return "s.district_id = :district_id"
+    parts = []
+    if scope.student_ids:
+        params["scope_ids"] = list(scope.student_ids)
+        parts.append("s.id = ANY(:scope_ids)")
+    if scope.school_ids:
+        params["scope_schools"] = list(scope.school_ids)
+        parts.append("s.school_id = ANY(:scope_schools)")
+    return f"s.district_id = :district_id AND ({' OR '.join(parts)})"
+
+
+def _filter_sql(flt: StudentFilter, params: dict[str, Any]) -> list[str]:
+    clauses = []
+    if flt.school_id is not None:
+        params["f_school"] = flt.school_id
+        clauses.append("s.school_id = :f_school")
+    if flt.class_id is not None:
+        params["f_class"] = flt.class_id
+        clauses.append(
+            "EXISTS (SELECT 1 FROM enrollment e WHERE e.student_id = s.id AND e.class_id = :f_class"
+            " AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE))"
+        )
+    if flt.grade_level is not None:
+        params["f_grade"] = flt.grade_level
+        clauses.append("s.grade_level = :f_grade")
+    if flt.name_prefix:
+        # LIKE metacharacters in the user's text are escaped, so they match literally.
+        escaped = flt.name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["f_name"] = escaped.lower() + "%"
+        clauses.append("(lower(s.last_name) LIKE :f_name OR lower(s.first_name) LIKE :f_name)")
+    if flt.gender is not None:
+        params["f_gender"] = flt.gender
+        clauses.append("s.gender = :f_gender")
+    if flt.ethnicity is not None:
+        params["f_ethnicity"] = flt.ethnicity
+        clauses.append("s.ethnicity = :f_ethnicity")
+    return clauses
+
+
+def _where(scope: RowScope, flt: StudentFilter, params: dict[str, Any]) -> str:
+    return " AND ".join([_scope_sql(scope, params), *_filter_sql(flt, params)])
+
+
+async def list_students(
+    *,
+    connection: AsyncConnection,
+    scope: RowScope,
+    flt: StudentFilter,
+    order: str,
+    first: int,
+    after: int | None,
+) -> Sequence[Row[Any]]:
+    """Up to `first + 1` students after the student `after` (the extra row says "more")."""
+    if scope.empty:
+        return []
+    params: dict[str, Any] = {"limit": first + 1}
+    where = _where(scope, flt, params)
+    columns = STUDENT_ORDERS[order][0]
+    if after is not None:
+        params["after"] = after
+        where += f" AND ({columns}) > (SELECT {columns} FROM student s WHERE s.id = :after)"
+    sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {columns} LIMIT :limit"
+    return (await connection.execute(text(sql), params)).all()
+
+
+async def count_students(
+    *, connection: AsyncConnection, scope: RowScope, flt: StudentFilter
+) -> int:
+    if scope.empty:
+        return 0
+    params: dict[str, Any] = {}
+    sql = f"SELECT count(*) FROM student s WHERE {_where(scope, flt, params)}"
+    return int((await connection.execute(text(sql), params)).scalar_one())
+
+
+async def students_by_id(
+    *, connection: AsyncConnection, scope: RowScope, ids: Sequence[int]
+) -> dict[int, Row[Any]]:
+    """The students among `ids` that the scope covers; the rest are simply absent."""
+    if scope.empty or not ids:
+        return {}
+    params: dict[str, Any] = {"ids": list(ids)}
+    scope_sql = _scope_sql(scope, params)
+    sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE s.id = ANY(:ids) AND {scope_sql}"
+    return {row.id: row for row in (await connection.execute(text(sql), params))}
+
+
+async def class_rosters(
+    *,
+    connection: AsyncConnection,
+    scope: RowScope,
+    class_ids: Sequence[int],
+    first: int,
+) -> dict[int, list[Row[Any]]]:
+    """The first `first + 1` students of each class, by name, in one statement."""
+    if scope.empty or not class_ids:
+        return {}
+    params: dict[str, Any] = {"class_ids": list(class_ids), "limit": first + 1}
+    sql = f"""
+        SELECT * FROM (
+          SELECT {STUDENT_COLUMNS}, e.class_id AS roster_class_id,
+                 row_number() OVER (PARTITION BY e.class_id
+                                    ORDER BY s.last_name, s.first_name, s.id) AS roster_rank
+          FROM enrollment e JOIN student s ON s.id = e.student_id
+          WHERE e.class_id = ANY(:class_ids)
+            AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
+            AND {_scope_sql(scope, params)}
+        ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
+    """
+    rosters: dict[int, list[Row[Any]]] = {}
+    for row in await connection.execute(text(sql), params):
+        rosters.setdefault(row.roster_class_id, []).append(row)
+    return rosters
+
+
+async def rows_by_key(
+    *,
+    connection: AsyncConnection,
+    table: str,
+    key: str,
+    values: Sequence[int],
+    order: str = "id",
+) -> dict[int, list[Row[Any]]]:
+    """All rows of `table` whose `key` is among `values`, grouped by key (for loaders).
+
+    `table`, `key` and `order` come from the schema code, never from a request.
+    """
+    sql = f"SELECT * FROM {table} WHERE {key} = ANY(:values) ORDER BY {key}, {order}"
+    grouped: dict[int, list[Row[Any]]] = {v: [] for v in values}
+    for row in await connection.execute(text(sql), {"values": list(values)}):
+        grouped[getattr(row, key)].append(row)
+    return grouped

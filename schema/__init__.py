@@ -1,0 +1,100 @@
+"""The SchoolGraph GraphQL schema, composed from one query and mutation class per domain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from app.config import Settings, get_settings
+from schema.auth.mutations import AuthMutation
+from schema.classes.queries import ClassQuery
+from schema.context import Context
+from schema.errors import should_mask
+from schema.people.queries import PeopleQuery
+from schema.relay import Node
+from schema.schools.queries import SchoolQuery
+from schema.students.queries import StudentQuery
+
+Query = merge_types("Query", (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery))
+Mutation = merge_types("Mutation", (AuthMutation,))
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
+
+
+class RecordAndRedact(SchemaExtension):
+    """After the operation: append its disclosures to the record, and turn its redactions into
+    errors — one per field path pattern, with a count."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        result = self.execution_context.result
+        context = self.execution_context.context
+        if not isinstance(context, Context) or result is None:
+            return
+        await context.flush_disclosures()
+        redactions = context.redactions
+        if not redactions:
+            return
+        errors = list(result.errors or [])
+        for pattern, redaction in redactions.items():
+            field = ".".join(str(p) for p in pattern)
+            errors.append(
+                GraphQLError(
+                    f"Not authorized to read {field}"
+                    + (f" ({redaction.field_class})" if redaction.field_class else ""),
+                    path=redaction.path,
+                    extensions={
+                        "code": "FORBIDDEN",
+                        "fieldClass": redaction.field_class,
+                        "reason": redaction.reason,
+                        "pathPattern": field,
+                        "count": redaction.count,
+                    },
+                )
+            )
+        result.errors = errors
+
+
+class ProductionHardening(SchemaExtension):
+    """In production, anonymous callers get no introspection and no field-name suggestions."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if getattr(context, "subject", None) is None:
+            rules = list(self.execution_context.validation_rules)
+            rules.append(NoSchemaIntrospectionCustomRule)
+            self.execution_context.validation_rules = tuple(rules)
+        yield
+        for error in self.execution_context.pre_execution_errors or []:
+            error.message = _SUGGESTION.sub("", error.message)
+
+
+def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or get_settings()
+    extensions: list[Any] = [
+        ParserCache(maxsize=256),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        QueryDepthLimiter(max_depth=settings.max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        RecordAndRedact,
+        MaskErrors(should_mask_error=should_mask),
+    ]
+    # Validation results are cached per document, which would also cache an anonymous caller's
+    # refusal of introspection for everyone: production validates every time instead.
+    extensions.append(ProductionHardening if settings.production else ValidationCache(maxsize=256))
+    return strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)

@@ -1,0 +1,83 @@
+"""`Query.classes` and `Query.class`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import text
+
+from schema.classes.types import Class
+from schema.context import Info
+from schema.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+
+# Classes a viewer may list: those they teach or attend, their children's, every class at a
+# school where they are an official (or the whole district), and public listings.
+_SCOPE = """
+  c.district_id = :district_id AND (
+    c.visibility = 'PUBLIC' OR :whole
+    OR c.id = ANY(:class_ids) OR c.school_id = ANY(:school_ids)
+    OR EXISTS (SELECT 1 FROM enrollment e WHERE e.class_id = c.id
+               AND e.student_id = ANY(:student_ids)))
+"""
+
+
+async def _scope_params(info: Info) -> dict[str, Any]:
+    viewer = await info.context.require_viewer()
+    scope = info.context.scope(viewer)
+    own = set(viewer.guardian_of)
+    if viewer.student_id is not None:
+        own.add(viewer.student_id)
+    return {
+        "district_id": viewer.district_id,
+        "whole": scope.whole_district,
+        "class_ids": list(viewer.taught_classes),
+        "school_ids": list(scope.school_ids),
+        "student_ids": list(own),
+    }
+
+
+@strawberry.type
+class ClassQuery:
+    @strawberry.field(description="Classes the viewer teaches, attends or oversees.")
+    async def classes(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        school_id: strawberry.ID | None = None,
+        mine: Annotated[
+            bool, strawberry.argument(description="Only classes the viewer teaches today.")
+        ] = False,
+    ) -> Connection[Class]:
+        context = info.context
+        size = page_size(first, context.settings.max_page_size)
+        cursor = decode_cursor(after)
+        params = await _scope_params(info) | {"limit": size + 1, "after": cursor}
+        where = _SCOPE
+        if mine:
+            where += " AND c.id = ANY(:class_ids)"
+        if school_id is not None:
+            params["school"] = from_global_id(school_id, "School")[1]
+            where += " AND c.school_id = :school"
+        if cursor is not None:
+            where += (
+                " AND (c.title, c.id) > (SELECT title, id FROM class_section WHERE id = :after)"
+            )
+        else:
+            params.pop("after")
+        sql = f"SELECT c.* FROM class_section c WHERE {where} ORDER BY c.title, c.id LIMIT :limit"
+        async with context.db() as connection:
+            rows = (await connection.execute(text(sql), params)).all()
+        return build_connection(
+            [Class.from_row(r) for r in rows], first=size, after=cursor, key=lambda c: c.pk
+        )
+
+    @strawberry.field(name="class", description="A class the viewer may list; null otherwise.")
+    async def klass(self, info: Info, id: strawberry.ID) -> Class | None:
+        _, pk = from_global_id(id, "Class")
+        params = await _scope_params(info) | {"id": pk}
+        sql = f"SELECT c.* FROM class_section c WHERE c.id = :id AND {_SCOPE}"
+        async with info.context.db() as connection:
+            row = (await connection.execute(text(sql), params)).first()
+        return Class.from_row(row) if row else None

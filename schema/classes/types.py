@@ -1,0 +1,97 @@
+"""Classes (sections) and enrollments."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from app import models
+from schema.context import Info
+from schema.people.types import StaffMember
+from schema.relay import Connection, Node, build_connection, page_size, to_global_id
+from schema.schools.types import School, Term
+
+if TYPE_CHECKING:
+    from schema.students.types import Student
+
+StudentRef = Annotated["Student", strawberry.lazy("schema.students.types")]
+
+
+strawberry.enum(models.ClassVisibility, name="ClassVisibility")
+
+
+@strawberry.type(description="A section of a course in one term.")
+class Class(Node):
+    title: str
+    code: str
+    subject: str
+    grade_levels: list[int]
+    visibility: models.ClassVisibility
+    pk: strawberry.Private[int]
+    school_id: strawberry.Private[int]
+    term_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Class:
+        return cls(
+            id=to_global_id("Class", row.id),
+            title=row.title,
+            code=row.code,
+            subject=row.subject,
+            grade_levels=list(row.grade_levels),
+            visibility=models.ClassVisibility(row.visibility),
+            pk=row.id,
+            school_id=row.school_id,
+            term_id=row.term_id,
+        )
+
+    @strawberry.field
+    async def school(self, info: Info) -> School | None:
+        row = await info.context.loaders.school.load(self.school_id)
+        return School.from_row(row) if row else None
+
+    @strawberry.field
+    async def term(self, info: Info) -> Term | None:
+        row = await info.context.loaders.term.load(self.term_id)
+        return Term.from_row(row) if row else None
+
+    @strawberry.field
+    async def teachers(self, info: Info) -> list[StaffMember]:
+        return [StaffMember.from_row(r) for r in await info.context.loaders.teachers.load(self.pk)]
+
+    @strawberry.field(description="Students enrolled today that the viewer is related to.")
+    async def students(self, info: Info, first: int | None = 50) -> Connection[StudentRef]:
+        from schema.students.types import Student
+
+        size = page_size(first, info.context.settings.max_page_size)
+        rows = await info.context.loaders.roster(size).load(self.pk)
+        students = [Student.from_row(info.context, r) for r in rows]
+        return build_connection(students, first=size, after=None, key=lambda s: s.pk)
+
+
+@strawberry.type(description="A student's enrollment in a class.")
+class Enrollment:
+    begins_on: datetime.date
+    ends_on: datetime.date | None
+    class_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Enrollment:
+        return cls(begins_on=row.begins_on, ends_on=row.ends_on, class_id=row.class_id)
+
+    @property
+    def active(self) -> bool:
+        today = datetime.date.today()
+        return self.begins_on <= today and (self.ends_on is None or self.ends_on >= today)
+
+    @strawberry.field(name="active")
+    def is_active(self) -> bool:
+        return self.active
+
+    @strawberry.field(name="class")
+    async def klass(self, info: Info) -> Class | None:
+        row = await info.context.loaders.klass.load(self.class_id)
+        return Class.from_row(row) if row else None

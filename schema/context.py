@@ -1,0 +1,199 @@
+"""The per-request context: viewer, database transaction, loaders, decisions, redactions and
+disclosures. A fresh one is built for every request (a loader shared between requests would
+cache one viewer's rows for another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import Info as _Info
+
+from app import disclosures
+from app.auth import TokenSubject
+from app.config import Settings
+from app.policy import CompiledPolicy, pairs_of
+from app.relations import RowScope, Viewer, load_viewer
+from schema.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from schema.loaders import Loaders
+
+DIRECTORY = "directory"
+# The order in which a disclosure names its basis when several relations allow a read.
+_BASIS_ORDER = (
+    "self",
+    "guardian_of",
+    "teacher_of",
+    "legitimate_interest",
+    "school_official",
+    "classmate",
+)
+
+
+@dataclass
+class Redaction:
+    """One error per field path pattern: `students.edges.node.email` denied N times."""
+
+    path: list[str | int]
+    field_class: str | None
+    reason: str
+    count: int = 0
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response
+    settings: Settings
+    policy: CompiledPolicy
+    engine: AsyncEngine
+    subject: TokenSubject | None
+    # Off only in the benchmark's own entry point, to measure what authorization costs.
+    authorization: bool = True
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    redactions: dict[tuple[str, ...], Redaction] = field(default_factory=dict)
+    disclosures: disclosures.Batch = field(default_factory=disclosures.Batch)
+    _connection: AsyncConnection | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _viewer: Viewer | None = None
+    _viewer_loaded: bool = False
+    _loaders: Loaders | None = None
+    _decisions: dict[str, int] = field(default_factory=dict)
+
+    # --- database ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncConnection]:
+        """The request's connection, one statement at a time (resolvers run concurrently).
+
+        The whole request is one transaction: reads, disclosures and writes commit together.
+        """
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await self.engine.connect()
+                await self._connection.begin()
+            yield self._connection
+
+    async def flush_disclosures(self) -> None:
+        """Append what this request disclosed to the record: one INSERT, same transaction."""
+        if self.disclosures and self._viewer is not None:
+            async with self.db() as connection:
+                await disclosures.write(
+                    connection, self.disclosures, viewer=self._viewer, request_id=self.request_id
+                )
+
+    async def finish(self, *, commit: bool) -> None:
+        """End the request's transaction."""
+        if self._connection is None:
+            return
+        try:
+            if commit:
+                await self._connection.commit()
+            else:
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    # --- viewer -----------------------------------------------------------------------------
+
+    async def viewer(self) -> Viewer | None:
+        if not self._viewer_loaded:
+            self._viewer_loaded = True
+            if self.subject is not None:
+                async with self.db() as connection:
+                    self._viewer = await load_viewer(
+                        connection,
+                        user_id=self.subject.user_id,
+                        external_subject=self.subject.external_subject,
+                    )
+        return self._viewer
+
+    async def require_viewer(self) -> Viewer:
+        viewer = await self.viewer()
+        if viewer is None:
+            raise Unauthenticated("sign in to read student records")
+        return viewer
+
+    def scope(self, viewer: Viewer) -> RowScope:
+        if not self.authorization:
+            return RowScope(viewer.district_id, frozenset(), frozenset(), whole_district=True)
+        return viewer.scope()
+
+    def student_mask(self, student_id: int, school_id: int) -> int:
+        """The viewer's relation mask for one student (0 for nobody)."""
+        if not self.authorization:
+            return -1  # every bit: everything allowed
+        return self._viewer.mask(student_id, school_id) if self._viewer else 0
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from schema.loaders import Loaders
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def decide(self, obj: str) -> int:
+        """The allow-mask of `obj`, looked up once per request."""
+        mask = self._decisions.get(obj)
+        if mask is None:
+            mask = self.policy.mask(obj) if self.authorization else -1
+            self._decisions[obj] = mask
+        return mask
+
+    def reveal(self, info: Info, student: StudentRef, obj: str) -> bool:
+        """May this field of this student be shown? Records the disclosure or the redaction."""
+        hit = student.mask & self.decide(obj)
+        if hit:
+            self.record_disclosure(student, obj, hit)
+            return True
+        self.redact(info, obj, "no policy line allows this relation to read it")
+        return False
+
+    def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
+        field_class = self.policy.field_class(obj)
+        if field_class is None or field_class == DIRECTORY or not self.authorization:
+            return
+        relations = {relation for _, relation in pairs_of(hit)}
+        basis = next(r for r in _BASIS_ORDER if r in relations)
+        grant = None
+        if basis == "legitimate_interest" and self._viewer is not None:
+            grant = self._viewer.grant_for(student.pk, student.school_id)
+        self.disclosures.add(student.pk, field_class, basis, grant)
+
+    def redact(self, info: Info, obj: str, reason: str) -> None:
+        path = info.path.as_list()
+        pattern = tuple("*" if isinstance(p, int) else p for p in path)
+        redaction = self.redactions.get(pattern)
+        if redaction is None:
+            redaction = Redaction(path, self.policy.field_class(obj), reason)
+            self.redactions[pattern] = redaction
+        redaction.count += 1
+
+
+class StudentRef(Protocol):
+    """What the decisions need to know of a student row: its key, school and relation mask."""
+
+    mask: int
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def school_id(self) -> int: ...
+
+
+Info = _Info[Context, None]
+Resolver = Callable[..., Any]

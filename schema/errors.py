@@ -1,0 +1,49 @@
+"""Errors a caller may see. Everything else is masked as "Unexpected error." (no traces, no SQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+
+class PublicError(Exception):
+    """An error whose message and extensions are safe to return to the caller."""
+
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = {"code": self.code, **extensions}
+
+
+class Unauthenticated(PublicError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(PublicError):
+    code = "FORBIDDEN"
+
+
+class BadInput(PublicError):
+    code = "BAD_USER_INPUT"
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask errors raised by our code unless they are public; keep GraphQL's own errors
+    (syntax, validation, variable coercion), which explain the request, not the server."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    if isinstance(original, PublicError):
+        error.extensions = {**(error.extensions or {}), **original.extensions}
+        return False
+    return True
+
+
+@strawberry.type(description="Why a mutation's input was refused; `field` names the input path.")
+class UserError:
+    message: str
+    code: str
+    field: list[str] | None = None

@@ -1,0 +1,128 @@
+"""DataLoaders, made per request by the context: one statement per kind of thing asked
+for, however many rows the query touches. Values come back in key order (missing: None or [])."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from strawberry.dataloader import DataLoader
+
+from app import reads
+
+if TYPE_CHECKING:
+    from schema.context import Context
+
+Rows = list[Row[Any]]
+
+_GUARDIANS_SQL = text(
+    """
+    SELECT gl.student_id, gl.relationship, gl.legal_guardian, gl.data_access,
+           u.id, u.first_name, u.last_name, u.email, u.phone
+    FROM guardian_link gl JOIN app_user u ON u.id = gl.guardian_user_id
+    WHERE gl.student_id = ANY(:values)
+      AND gl.starts_on <= CURRENT_DATE AND (gl.ends_on IS NULL OR gl.ends_on >= CURRENT_DATE)
+    ORDER BY gl.student_id, u.last_name, u.first_name, u.id
+    """
+)
+_TEACHERS_SQL = text(
+    """
+    SELECT ta.class_id, u.id, u.first_name, u.last_name, u.email
+    FROM teaching_assignment ta JOIN app_user u ON u.id = ta.staff_user_id
+    WHERE ta.class_id = ANY(:values)
+      AND ta.starts_on <= CURRENT_DATE AND (ta.ends_on IS NULL OR ta.ends_on >= CURRENT_DATE)
+    ORDER BY ta.class_id, u.last_name, u.id
+    """
+)
+_ENROLLMENTS_SQL = text(
+    """
+    SELECT e.student_id, e.class_id, e.begins_on, e.ends_on
+    FROM enrollment e JOIN class_section c ON c.id = e.class_id
+    JOIN term t ON t.id = c.term_id
+    WHERE e.student_id = ANY(:values)
+    ORDER BY e.student_id, t.starts_on DESC, c.title, c.id
+    """
+)
+
+
+class Loaders:
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self.school = self._by_id("school")
+        self.term = self._by_id("term")
+        self.klass = self._by_id("class_section")
+        self.user = self._by_id("app_user")
+        self.marks = self._grouped("mark", "student_id", "term_id, class_id")
+        self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
+        self.portfolio = self._by_key("portfolio", "student_id")
+        self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
+        self.disclosures = self._grouped("disclosure", "student_id", "id DESC")
+        self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id")
+        self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id")
+        self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
+        self.student = DataLoader(load_fn=self._load_students)
+        self._rosters: dict[int, DataLoader[int, Rows]] = {}
+
+    def roster(self, first: int) -> DataLoader[int, Rows]:
+        """Class rosters of `first` (+1) students; one loader, so one statement, per page size."""
+        loader = self._rosters.get(first)
+        if loader is None:
+
+            async def load(class_ids: Sequence[int]) -> list[Rows]:
+                viewer = await self._context.require_viewer()
+                async with self._context.db() as connection:
+                    rosters = await reads.class_rosters(
+                        connection=connection,
+                        scope=self._context.scope(viewer),
+                        class_ids=class_ids,
+                        first=first,
+                    )
+                return [rosters.get(class_id, []) for class_id in class_ids]
+
+            loader = self._rosters[first] = DataLoader(load_fn=load)
+        return loader
+
+    async def _load_students(self, ids: Sequence[int]) -> list[Row[Any] | None]:
+        viewer = await self._context.require_viewer()
+        async with self._context.db() as connection:
+            found = await reads.students_by_id(
+                connection=connection, scope=self._context.scope(viewer), ids=ids
+            )
+        return [found.get(i) for i in ids]
+
+    def _by_id(self, table: str) -> DataLoader[int, Row[Any] | None]:
+        return self._by_key(table, "id")
+
+    def _by_key(self, table: str, key: str) -> DataLoader[int, Row[Any] | None]:
+        grouped = self._grouped(table, key, "id")
+
+        async def load(keys: Sequence[int]) -> list[Row[Any] | None]:
+            rows = await grouped.load_many(keys)
+            return [group[0] if group else None for group in rows]
+
+        return DataLoader(load_fn=load)
+
+    def _grouped(self, table: str, key: str, order: str) -> DataLoader[int, Rows]:
+        async def load(keys: Sequence[int]) -> list[Rows]:
+            async with self._context.db() as connection:
+                grouped = await reads.rows_by_key(
+                    connection=connection, table=table, key=key, values=keys, order=order
+                )
+            return [grouped[k] for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    def _grouped_sql(self, sql: Any, key: str) -> DataLoader[int, Rows]:
+        async def load(keys: Sequence[int]) -> list[Rows]:
+            grouped: dict[int, Rows] = {k: [] for k in keys}
+            async with self._context.db() as connection:
+                for row in await connection.execute(sql, {"values": list(keys)}):
+                    grouped[getattr(row, key)].append(row)
+            return [grouped[k] for k in keys]
+
+        return DataLoader(load_fn=load)
+
+
+LoadFn = Callable[[Sequence[int]], Awaitable[list[Any]]]

@@ -1,0 +1,119 @@
+"""`Query.viewer` (who am I, what am I related to) and `Query.node`."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import text
+
+from schema.classes.queries import ClassQuery
+from schema.classes.types import Class
+from schema.context import Info
+from schema.people.types import RoleGrant, StaffMember
+from schema.relay import Node, from_global_id, to_global_id
+from schema.schools.types import District, School, Term
+from schema.students.types import Student
+
+
+@strawberry.type(name="Viewer", description="The signed-in user.")
+class ViewerType:
+    id: strawberry.ID
+    username: str
+    first_name: str
+    last_name: str
+    roles: list[RoleGrant]
+    district_id: strawberry.Private[int]
+    student_id: strawberry.Private[int | None]
+    guardian_of: strawberry.Private[list[int]]
+
+    @strawberry.field
+    async def district(self, info: Info) -> District | None:
+        return await _district(info, self.district_id)
+
+    @strawberry.field(description="The viewer's own student record, if they are a student.")
+    async def student(self, info: Info) -> Student | None:
+        if self.student_id is None:
+            return None
+        row = await info.context.loaders.student.load(self.student_id)
+        return Student.from_row(info.context, row) if row else None
+
+    @strawberry.field(description="Students whose records the viewer may see as a guardian.")
+    async def children(self, info: Info) -> list[Student]:
+        rows = await info.context.loaders.student.load_many(self.guardian_of)
+        return [Student.from_row(info.context, r) for r in rows if r is not None]
+
+
+@strawberry.type
+class PeopleQuery:
+    @strawberry.field(description="The signed-in user; null for an anonymous request.")
+    async def viewer(self, info: Info) -> ViewerType | None:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return None
+        return ViewerType(
+            id=to_global_id("StaffMember", viewer.user_id),
+            username=viewer.username,
+            first_name=viewer.first_name,
+            last_name=viewer.last_name,
+            roles=[
+                RoleGrant(role=role, school_id=to_global_id("School", s) if s else None)
+                for role, s in sorted(viewer.roles, key=lambda r: (r[0], r[1] or 0))
+            ],
+            district_id=viewer.district_id,
+            student_id=viewer.student_id,
+            guardian_of=sorted(viewer.guardian_of),
+        )
+
+    @strawberry.field(
+        description="Any object by global id; null when it does not exist or the "
+        "viewer may not see it (the two are indistinguishable)."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        context = info.context
+        viewer = await context.require_viewer()
+        type_name, pk = from_global_id(id)
+        loaders = context.loaders
+        if type_name == "Student":
+            row = await loaders.student.load(pk)
+            return Student.from_row(context, row) if row else None
+        if type_name == "Class":
+            klass: Class | None = await ClassQuery().klass(info, id)
+            return klass
+        if type_name == "School":
+            row = await loaders.school.load(pk)
+            ok = row is not None and row.district_id == viewer.district_id
+            return School.from_row(row) if row and ok else None
+        if type_name == "Term":
+            row = await loaders.term.load(pk)
+            ok = row is not None and row.district_id == viewer.district_id
+            return Term.from_row(row) if row and ok else None
+        if type_name == "District":
+            return await _district(info, pk) if pk == viewer.district_id else None
+        if type_name == "StaffMember":
+            row = await loaders.user.load(pk)
+            ok = (
+                row is not None
+                and row.district_id == viewer.district_id
+                and (await _is_staff(info, pk))
+            )
+            return StaffMember.from_row(row) if row and ok else None
+        return None
+
+
+async def _is_staff(info: Info, user_id: int) -> bool:
+    async with info.context.db() as connection:
+        found = await connection.execute(
+            text(
+                "SELECT 1 FROM role_assignment WHERE user_id = :id"
+                " AND role NOT IN ('student', 'guardian')"
+            ),
+            {"id": user_id},
+        )
+        return found.first() is not None
+
+
+async def _district(info: Info, pk: int) -> District | None:
+    async with info.context.db() as connection:
+        row = (
+            await connection.execute(text("SELECT * FROM district WHERE id = :id"), {"id": pk})
+        ).first()
+    return District.from_row(row) if row else None

@@ -1,0 +1,51 @@
+"""Small assert helpers for GraphQL responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class GraphQLResponse:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self.body.get("errors") or [])
+
+    @property
+    def statements(self) -> int:
+        return int(self.body["extensions"]["sqlStatements"])
+
+    def ok(self) -> Any:
+        """The data, after checking there was no error at all."""
+        assert self.status == 200, self.body
+        assert not self.errors, self.errors
+        return self.data
+
+
+def forbidden_errors(response: GraphQLResponse) -> dict[str, dict[str, Any]]:
+    """FORBIDDEN errors by path pattern."""
+    return {
+        e["extensions"]["pathPattern"]: e["extensions"]
+        for e in response.errors
+        if e.get("extensions", {}).get("code") == "FORBIDDEN" and "pathPattern" in e["extensions"]
+    }
+
+
+def assert_forbidden(response: GraphQLResponse, pattern: str, field_class: str) -> int:
+    """The field pattern was redacted with that class; returns how many values were withheld."""
+    found = forbidden_errors(response)
+    assert pattern in found, f"{pattern} not redacted; errors: {response.errors}"
+    assert found[pattern]["fieldClass"] == field_class
+    return int(found[pattern]["count"])
+
+
+def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    return [edge["node"] for edge in connection["edges"]]
