@@ -25,7 +25,8 @@ from app.database import asyncpg_dsn, resolve_database_url, with_database
 from app.seed import seed
 from tests.helpers import GraphQLResponse
 
-TEST_DATABASE = "schoolgraph_test"
+# Several test sessions can share one server (parallel checkouts, CI jobs) by naming their own.
+TEST_DATABASE = os.environ.get("SCHOOLGRAPH_TEST_DATABASE", "schoolgraph_test")
 TEST_STUDENTS = 400
 TEST_SEED = 7
 
