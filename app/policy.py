@@ -121,6 +121,15 @@ class CompiledPolicy:
             group = obj
         return group.split(".", 1)[1].split("@", 1)[0]
 
+    def student_fields(self) -> list[str]:
+        """The Student fields the policy governs (`firstName`, `email`, ...), in file order."""
+        fields = [
+            child.split(".", 1)[1]
+            for child in self.groupings
+            if child.startswith("Student.") and "@" not in child
+        ]
+        return [*fields, "portfolio"]
+
     def matching_line(self, role: str, relation: str, obj: str, act: str) -> str | None:
         """The policy line that allows this request, for `explainAccess`."""
         targets = {obj, self.groupings.get(obj)}

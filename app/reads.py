@@ -8,7 +8,7 @@ per scope shape; values — user input included — are always bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,3 +179,82 @@ async def rows_by_key(
     for row in await connection.execute(text(sql), {"values": list(values)}):
         grouped[getattr(row, key)].append(row)
     return grouped
+
+
+async def list_grants(
+    *,
+    connection: AsyncConnection,
+    district_id: int,
+    user_id: int,
+    school_ids: Collection[int] | None,
+    active_only: bool,
+    limit: int,
+) -> list[Row[Any]]:
+    """Grants the viewer granted or received, plus every grant of `school_ids` (None: the whole
+    district), newest first."""
+    sql = (
+        "SELECT * FROM legitimate_interest_grant WHERE district_id = :district_id"
+        " AND (grantee_user_id = :user_id OR granted_by = :user_id"
+        + (" OR true" if school_ids is None else " OR school_id = ANY(:school_ids)")
+        + ")"
+        + (
+            " AND revoked_at IS NULL AND starts_at <= now() AND expires_at > now()"
+            if active_only
+            else ""
+        )
+        + " ORDER BY id DESC LIMIT :limit"
+    )
+    params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}
+    if school_ids is not None:
+        params["school_ids"] = list(school_ids)
+    return list((await connection.execute(text(sql), params)).all())
+
+
+async def list_disclosures(
+    *,
+    connection: AsyncConnection,
+    district_id: int,
+    student_id: int | None,
+    viewer_id: int | None,
+    first: int,
+    before: int | None,
+) -> list[Row[Any]]:
+    """The district's record of disclosures, newest first, by keyset pages (`first + 1` rows)."""
+    params: dict[str, Any] = {"district_id": district_id, "limit": first + 1}
+    conditions = ["district_id = :district_id"]
+    for column, value in (("student_id", student_id), ("viewer_user_id", viewer_id)):
+        if value is not None:
+            conditions.append(f"{column} = :{column}")
+            params[column] = value
+    if before is not None:
+        conditions.append("id < :before")
+        params["before"] = before
+    sql = f"SELECT * FROM disclosure WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT :limit"
+    return list((await connection.execute(text(sql), params)).all())
+
+
+async def list_data_requests(
+    *,
+    connection: AsyncConnection,
+    district_id: int,
+    user_id: int,
+    school_ids: Collection[int] | None,
+    status: str | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """Requests the viewer filed, plus every request about students of `school_ids` (None: the
+    whole district), oldest due first."""
+    params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}
+    scope = " OR true" if school_ids is None else " OR s.school_id = ANY(:school_ids)"
+    if school_ids is not None:
+        params["school_ids"] = list(school_ids)
+    condition = ""
+    if status is not None:
+        condition = " AND r.status = :status"
+        params["status"] = status
+    sql = (
+        "SELECT r.* FROM data_request r JOIN student s ON s.id = r.student_id"
+        f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id{scope})"
+        f"{condition} ORDER BY r.due_on, r.id LIMIT :limit"
+    )
+    return list((await connection.execute(text(sql), params)).all())

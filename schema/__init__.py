@@ -21,17 +21,27 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from app.config import Settings, get_settings
+from schema.access.mutations import AccessMutation
+from schema.access.queries import AccessQuery
 from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.errors import should_mask
+from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.relay import Node
+from schema.rights.mutations import RightsMutation
+from schema.rights.queries import RightsQuery
 from schema.schools.queries import SchoolQuery
+from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
 
-Query = merge_types("Query", (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery))
-Mutation = merge_types("Mutation", (AuthMutation,))
+Query = merge_types(
+    "Query", (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery, AccessQuery, RightsQuery)
+)
+Mutation = merge_types(
+    "Mutation", (AuthMutation, AccessMutation, StudentMutation, RightsMutation, PeopleMutation)
+)
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 

@@ -162,6 +162,13 @@ class Context:
         self.redact(info, obj, "no policy line allows this relation to read it")
         return False
 
+    def write_hit(self, obj: str, *, school_id: int, student_id: int = 0) -> int:
+        """The viewer's (role, relation) pairs allowed to write `obj` for a student (or, with no
+        student, for a school); 0 when none is. Writes are always authorized."""
+        if self._viewer is None:
+            return 0
+        return self._viewer.mask(student_id, school_id) & self.policy.write_mask(obj)
+
     def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
         field_class = self.policy.field_class(obj)
         if field_class is None or field_class == DIRECTORY or not self.authorization:

@@ -7,6 +7,8 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from app.writes import WriteRefused
+
 
 class PublicError(Exception):
     """An error whose message and extensions are safe to return to the caller."""
@@ -47,3 +49,11 @@ class UserError:
     message: str
     code: str
     field: list[str] | None = None
+
+    @classmethod
+    def of(cls, refusal: WriteRefused) -> UserError:
+        return cls(
+            message=str(refusal),
+            code=refusal.code,
+            field=[refusal.field] if refusal.field else None,
+        )

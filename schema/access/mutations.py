@@ -1,0 +1,145 @@
+"""`grantLegitimateInterest` and `revokeLegitimateInterest`.
+
+Who may grant is policy (`LegitimateInterestGrant, write` for the viewer's role as a school
+official of the target's school); to whom is decided here: a coordinator grants to themselves or
+a designee at that school, an administrator to any staff or support user of their scope.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import strawberry
+
+from app import writes
+from app.models import Role
+from app.policy import bit
+from app.relations import GRANTEE_ROLES
+from schema.access.queries import user_pk
+from schema.access.types import GrantScope, LegitimateInterestGrant
+from schema.context import Info
+from schema.errors import Forbidden, UserError
+from schema.relay import from_global_id
+
+_TARGET_TYPES = {
+    GrantScope.STUDENT: "Student",
+    GrantScope.CLASS: "Class",
+    GrantScope.SCHOOL: "School",
+}
+_ADMIN_BITS = bit(Role.SCHOOL_ADMIN, "school_official") | bit(
+    Role.DISTRICT_ADMIN, "school_official"
+)
+
+
+@strawberry.input
+class GrantLegitimateInterestInput:
+    grantee_id: strawberry.ID = strawberry.field(description="A StaffMember id.")
+    scope: GrantScope
+    target_id: strawberry.ID = strawberry.field(description="The student, class or school.")
+    purpose: str = strawberry.field(description="Required: the educational interest served.")
+    expires_at: datetime.datetime = strawberry.field(description="At most a year after start.")
+    starts_at: datetime.datetime | None = strawberry.field(
+        default=None, description="Now if unset."
+    )
+
+
+@strawberry.input
+class RevokeLegitimateInterestInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class GrantPayload:
+    grant: LegitimateInterestGrant | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _aware(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+@strawberry.type
+class AccessMutation:
+    @strawberry.mutation(description="Record a legitimate educational interest (audited).")
+    async def grant_legitimate_interest(
+        self, info: Info, input: GrantLegitimateInterestInput
+    ) -> GrantPayload:
+        context = info.context
+        viewer = await context.require_viewer()
+        _, target = from_global_id(input.target_id, _TARGET_TYPES[input.scope])
+        grantee = user_pk(input.grantee_id)
+        try:
+            async with context.db() as connection:
+                school_id = await writes.grant_target_school(
+                    connection,
+                    scope=input.scope.value,
+                    target_id=target,
+                    district_id=viewer.district_id,
+                )
+                hit = context.write_hit("LegitimateInterestGrant", school_id=school_id)
+                if not hit:
+                    raise Forbidden(
+                        "you may not grant access at this school", reason="no policy line allows it"
+                    )
+                roles = await writes.user_roles(
+                    connection, user_id=grantee, district_id=viewer.district_id
+                )
+                if roles is None:
+                    raise writes.WriteRefused("no such user", "NOT_FOUND", "granteeId")
+                if hit & _ADMIN_BITS:
+                    eligible = any(
+                        role in GRANTEE_ROLES and school in (None, school_id)
+                        for role, school in roles
+                    )
+                    rule = "staff or support of this school"
+                else:
+                    eligible = grantee == viewer.user_id or (Role.DESIGNEE, school_id) in roles
+                    rule = "yourself or a designee at this school"
+                if not eligible:
+                    raise writes.WriteRefused(
+                        f"a grant here can only go to {rule}", "INELIGIBLE_GRANTEE", "granteeId"
+                    )
+                starts = _aware(input.starts_at or datetime.datetime.now(datetime.UTC))
+                row = await writes.create_grant(
+                    connection,
+                    district_id=viewer.district_id,
+                    grantee_id=grantee,
+                    scope=input.scope.value,
+                    target_id=target,
+                    school_id=school_id,
+                    purpose=input.purpose,
+                    starts_at=starts,
+                    expires_at=_aware(input.expires_at),
+                    granted_by=viewer.user_id,
+                    request_id=context.request_id,
+                )
+        except writes.WriteRefused as refusal:
+            return GrantPayload(user_errors=[UserError.of(refusal)])
+        return GrantPayload(grant=LegitimateInterestGrant.from_row(row))
+
+    @strawberry.mutation(description="End a grant now (audited).")
+    async def revoke_legitimate_interest(
+        self, info: Info, input: RevokeLegitimateInterestInput
+    ) -> GrantPayload:
+        context = info.context
+        viewer = await context.require_viewer()
+        _, pk = from_global_id(input.id, "LegitimateInterestGrant")
+        try:
+            async with context.db() as connection:
+                current = await writes.grant(
+                    connection, grant_id=pk, district_id=viewer.district_id
+                )
+                hit = context.write_hit("LegitimateInterestGrant", school_id=current.school_id)
+                own = viewer.user_id in (current.granted_by, current.grantee_user_id)
+                if not (hit & _ADMIN_BITS or (hit and own)):
+                    raise writes.WriteRefused("no such grant", "NOT_FOUND", "id")
+                row = await writes.revoke_grant(
+                    connection,
+                    grant_id=pk,
+                    district_id=viewer.district_id,
+                    actor_id=viewer.user_id,
+                    request_id=context.request_id,
+                )
+        except writes.WriteRefused as refusal:
+            return GrantPayload(user_errors=[UserError.of(refusal)])
+        return GrantPayload(grant=LegitimateInterestGrant.from_row(row))
