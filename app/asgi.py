@@ -55,7 +55,7 @@ def create_app(
     settings = settings or get_settings()
     url = database_url or resolve_database_url(settings)
     engine = create_engine(url, settings)
-    holder = PolicyHolder(load_policy())
+    holder = PolicyHolder(load_policy(settings.policy_dir))
     endpoint = GraphQLEndpoint(
         create_schema(settings),
         settings=settings,
@@ -81,7 +81,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        listener = await policy_sync.listen(url, holder)
+        listener = await policy_sync.listen(url, holder, settings.policy_dir)
         try:
             yield
         finally:

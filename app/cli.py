@@ -178,7 +178,7 @@ def policy_check(directory: Path = typer.Option(None, help="Policy directory."))
     """Validate the model and policy files."""
     from app import policy
 
-    problems = policy.check(directory or policy.POLICY_DIR)
+    problems = policy.check(directory or get_settings().policy_dir)
     for problem in problems:
         console.print(f"[red]{problem}[/red]")
     if problems:
@@ -191,7 +191,7 @@ def policy_matrix() -> None:
     """Print the read-access table (SPEC §5) computed from the policy files."""
     from app import policy
 
-    rows = policy.matrix(policy.load_policy())
+    rows = policy.matrix(policy.load_policy(get_settings().policy_dir))
     table = Table(*rows[0])
     for row in rows[1:]:
         table.add_row(*row)
@@ -203,7 +203,7 @@ def policy_reload() -> None:
     """Tell every running worker to reload the policy files (after `policy check`)."""
     from app import policy, policy_sync
 
-    problems = policy.check()
+    problems = policy.check(get_settings().policy_dir)
     if problems:
         for problem in problems:
             console.print(f"[red]{problem}[/red]")

@@ -52,6 +52,8 @@ class Settings:
     statement_timeout_ms: int
     pool_size: int
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
+    # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
+    policy_dir: Path = PROJECT_ROOT / "policies"
 
     @property
     def production(self) -> bool:
@@ -88,4 +90,5 @@ def get_settings() -> Settings:
         lockout_threshold=_env_int("SCHOOLGRAPH_LOCKOUT_THRESHOLD", 10),
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
+        policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
     )

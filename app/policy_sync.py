@@ -9,6 +9,7 @@ assignment, so a request in flight keeps the version it started with. A file tha
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,21 +21,23 @@ CHANNEL = "schoolgraph_policy"
 _log = logging.getLogger(__name__)
 
 
-def reload_into(holder: Any) -> bool:
-    problems = policy.check()
+def reload_into(holder: Any, directory: Path = policy.POLICY_DIR) -> bool:
+    problems = policy.check(directory)
     if problems:
         _log.error("policy not reloaded; fix these first: %s", "; ".join(problems))
         return False
-    holder.current = policy.load_policy()
+    holder.current = policy.load_policy(directory)
     _log.info("policy reloaded")
     return True
 
 
-async def listen(url: str, holder: Any) -> asyncpg.Connection:
+async def listen(
+    url: str, holder: Any, directory: Path = policy.POLICY_DIR
+) -> asyncpg.Connection:
     connection = await asyncpg.connect(asyncpg_dsn(url))
 
     def on_notify(*_args: Any) -> None:
-        reload_into(holder)
+        reload_into(holder, directory)
 
     await connection.add_listener(CHANNEL, on_notify)
     return connection
