@@ -471,7 +471,8 @@ async def file_data_request(
     row = await _returning(
         connection,
         "INSERT INTO data_request (district_id, student_id, requester_user_id, kind, details,"
-        " due_on) VALUES (:district_id, :student_id, :actor, :kind, :details, :due) RETURNING *",
+        " status, due_on) VALUES (:district_id, :student_id, :actor, :kind, :details, 'open',"
+        " :due) RETURNING *",
         district_id=district_id,
         student_id=student_id,
         actor=actor_id,
@@ -569,9 +570,10 @@ async def assign_role(
     inserted = await _one(
         connection,
         "INSERT INTO role_assignment (district_id, user_id, role, school_id)"
-        " SELECT :district_id, :user_id, :role, :school_id WHERE NOT EXISTS ("
-        " SELECT 1 FROM role_assignment WHERE user_id = :user_id AND role = :role"
-        " AND school_id IS NOT DISTINCT FROM :school_id) RETURNING id",
+        " SELECT :district_id, :user_id, CAST(:role AS varchar), CAST(:school_id AS bigint)"
+        " WHERE NOT EXISTS (SELECT 1 FROM role_assignment WHERE user_id = :user_id"
+        " AND role = CAST(:role AS varchar)"
+        " AND school_id IS NOT DISTINCT FROM CAST(:school_id AS bigint)) RETURNING id",
         district_id=district_id,
         user_id=user_id,
         role=role,
@@ -604,7 +606,8 @@ async def revoke_role(
     deleted = await _one(
         connection,
         "DELETE FROM role_assignment WHERE user_id = :user_id AND role = :role"
-        " AND school_id IS NOT DISTINCT FROM :school_id AND district_id = :district_id"
+        " AND school_id IS NOT DISTINCT FROM CAST(:school_id AS bigint)"
+        " AND district_id = :district_id"
         " RETURNING id",
         district_id=district_id,
         user_id=user_id,
