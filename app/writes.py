@@ -116,8 +116,7 @@ async def grant_target_school(
     column = "id" if scope == "school" else "school_id"
     row = await _one(
         connection,
-        f"SELECT {column} AS school_id FROM {table}"  # noqa: S608 - fixed names
-        " WHERE id = :id AND district_id = :district_id",
+        f"SELECT {column} AS school_id FROM {table} WHERE id = :id AND district_id = :district_id",
         id=target_id,
         district_id=district_id,
     )
@@ -354,7 +353,7 @@ async def update_portfolio_item(
     assignments = ", ".join(f"{column} = :{column}" for column in sorted(changes))
     row = await _one(
         connection,
-        f"UPDATE portfolio_item SET {assignments}{', ' if assignments else ''}"  # noqa: S608
+        f"UPDATE portfolio_item SET {assignments}{', ' if assignments else ''}"
         "updated_at = now() WHERE id = :id AND student_id = :student_id RETURNING *",
         id=item_id,
         student_id=student_id,

@@ -1,4 +1,4 @@
-"""Mutations over HTTP: each is allowed only as SPEC §5 says, validates its input, and is audited."""
+"""Mutations over HTTP: each is allowed only as SPEC §5 says, checks its input, and is audited."""
 
 from __future__ import annotations
 
@@ -180,7 +180,8 @@ async def test_data_request_filed_and_resolved(gql: Gql, db: asyncpg.Connection)
     child = await _student_of(db, "student")
     filed = await gql(
         """mutation ($id: ID!) { fileDataRequest(input: {studentId: $id, kind: INSPECT,
-           details: "All records, please"}) { dataRequest { id status dueOn } userErrors { code } } }""",
+           details: "All records, please"}) {
+             dataRequest { id status dueOn } userErrors { code } } }""",
         as_user="guardian",
         variables={"id": sid(child)},
     )
@@ -196,8 +197,9 @@ async def test_data_request_filed_and_resolved(gql: Gql, db: asyncpg.Connection)
         for r in (await gql("{ dataRequests { id } }", as_user="teacher")).ok()["dataRequests"]
     }
 
-    resolve = """mutation ($id: ID!, $as: DataRequestStatus!) { resolveDataRequest(input: {id: $id,
-        status: $as, resolution: "Copies mailed"}) { dataRequest { status } userErrors { code } } }"""
+    resolve = """mutation ($id: ID!, $as: DataRequestStatus!) {
+        resolveDataRequest(input: {id: $id, status: $as, resolution: "Copies mailed"}) {
+          dataRequest { status } userErrors { code } } }"""
     refused = await gql(
         resolve, as_user="teacher", variables={"id": request["id"], "as": "COMPLETED"}
     )
