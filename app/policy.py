@@ -155,14 +155,15 @@ def compile_policy(enforcer: casbin.Enforcer) -> CompiledPolicy:
     read: dict[str, int] = {}
     write: dict[str, int] = {}
     for obj in sorted(_objects(groupings, lines)):
-        for act, table in (("read", read), ("write", write)):
-            mask = 0
-            for role, relation in PAIRS:
-                CASBIN_CALLS.calls += 1
-                if enforcer.enforce(role, relation, obj, act):
-                    mask |= _BIT[(role, relation)]
-            if mask:
-                table[obj] = mask
+        # Writable types are only written and fields only read (`policy check` enforces it).
+        act, table = ("write", write) if obj in WRITE_OBJECTS else ("read", read)
+        mask = 0
+        for role, relation in PAIRS:
+            CASBIN_CALLS.calls += 1
+            if enforcer.enforce(role, relation, obj, act):
+                mask |= _BIT[(role, relation)]
+        if mask:
+            table[obj] = mask
     # A field or class is readable where any of its parts is (the portfolio field shows the items
     # released by their visibility).
     for child, parent in groupings.items():
@@ -218,6 +219,8 @@ def check(directory: Path = POLICY_DIR) -> list[str]:
             problems.append(f"{where}: act must be read or write, not {act!r}")
         if obj not in known_objects:
             problems.append(f"{where}: unknown object {obj!r}")
+        elif (act == "write") != (obj in WRITE_OBJECTS):
+            problems.append(f"{where}: {obj} can only be {'written' if act == 'read' else 'read'}")
         key = tuple(cells)
         if key in seen:
             problems.append(f"{where}: duplicate of an earlier line")
