@@ -1,13 +1,14 @@
 """The GraphQL endpoint: authentication, the per-request context and transaction, status codes.
 
 One request is one transaction: the context opens it on the first statement, and `run` commits it
-(after appending the request's disclosures) once the response is built, or rolls it back when
-anything unexpected failed — then the caller gets a 500 and no data, so nothing is shown that was
-not recorded.
+(after appending the request's disclosures) once the response is built. It rolls back instead
+when the request answered no data, or when anything unexpected failed — then the caller gets a 500
+and no data, so nothing is shown that was not recorded (a commit that fails is a 500 too).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cross_web import HTTPException
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from app import auth, database, metrics
@@ -26,6 +28,10 @@ from app.policy import CompiledPolicy
 from schema.context import Context
 
 MASKED_MESSAGE = "Unexpected error."
+# GraphQL over HTTP: a client that accepts this media type gets it (and 4xx for invalid requests).
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+_log = logging.getLogger(__name__)
 
 
 class AuthenticationFailed(Exception):
@@ -74,7 +80,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         except AuthenticationFailed as exc:
             response = _unauthenticated(str(exc))
         except HTTPException as exc:  # malformed JSON, wrong method, no query, ...
-            response = json_error(exc.reason, exc.status_code)
+            if isinstance(exc.__cause__, InvalidOperationTypeError) and scope["method"] == "GET":
+                # GraphQL over HTTP: a mutation must not run on a safe method; 405, not 400.
+                response = json_error(exc.reason, 405, headers={"Allow": "POST"})
+            else:
+                response = json_error(exc.reason, exc.status_code)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -114,7 +124,14 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             await self._finish(request, commit=False)
             raise
         failed = getattr(request.state, "failed", False)
-        await self._finish(request, commit=not failed)
+        try:
+            await self._finish(request, commit=not failed)
+        except Exception:
+            # The answer was built but what it disclosed or wrote was not recorded: show nothing.
+            _log.exception("could not end the request's transaction")
+            return json_error(MASKED_MESSAGE, 500)
+        if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
         return response
 
     async def _finish(self, request: Request, *, commit: bool) -> None:
@@ -140,6 +157,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             status = 500
             result.data = None
         elif result.data is None and errors:
+            # Nothing answered, so nothing is written (no disclosure of data never shown).
+            request.state.failed = True
             codes = {(e.extensions or {}).get("code") for e in errors}
             status = 401 if "UNAUTHENTICATED" in codes else 400
         if status:
@@ -155,5 +174,5 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return processed
 
 
-def json_error(message: str, status: int) -> Response:
-    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status, headers=headers)
