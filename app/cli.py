@@ -122,12 +122,14 @@ def token(
     """Print a bearer token for an account (for curl and GraphiQL)."""
     from app.auth import issue_token
 
+    url = _database_url()  # runs its own event loop: not inside `find`
+
     async def find() -> int | None:
         import asyncpg
 
         from app.database import asyncpg_dsn
 
-        connection = await asyncpg.connect(asyncpg_dsn(_database_url()))
+        connection = await asyncpg.connect(asyncpg_dsn(url))
         try:
             found = await connection.fetchval("SELECT id FROM app_user WHERE username = $1", user)
             return int(found) if found is not None else None
@@ -218,8 +220,10 @@ def audit_verify() -> None:
     from app.database import create_engine
     from app.disclosures import verify
 
+    url = _database_url()  # runs its own event loop: not inside `run`
+
     async def run() -> tuple[int, object]:
-        engine = create_engine(_database_url())
+        engine = create_engine(url)
         try:
             async with engine.connect() as connection:
                 return await verify(connection)
