@@ -111,6 +111,14 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         request.state.statements = database.start_counting()
         return context
 
+    async def parse_http_body(self, request: Any) -> Any:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if _has_nul(item.query) or _has_nul(item.variables):
+                # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
+                raise HTTPException(400, "text may not contain NUL characters")
+        return data
+
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         from strawberry.types.unset import UNSET
 
@@ -172,6 +180,18 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             extensions["sqlStatements"] = request.state.statements.statements
         processed["extensions"] = extensions
         return processed
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL character anywhere in the query (raw or as a GraphQL `\\u0000` escape) or in a
+    variable."""
+    if isinstance(value, str):
+        return "\x00" in value or "\\u0000" in value.lower()
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:

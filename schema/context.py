@@ -64,10 +64,14 @@ class Context:
     disclosures: disclosures.Batch = field(default_factory=disclosures.Batch)
     _connection: AsyncConnection | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _viewer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _viewer: Viewer | None = None
     _viewer_loaded: bool = False
     _loaders: Loaders | None = None
     _decisions: dict[str, int] = field(default_factory=dict)
+    # Per request, as `_decisions`: they are asked once per field of every row of a list.
+    _field_classes: dict[str, str | None] = field(default_factory=dict)
+    _bases: dict[int, str] = field(default_factory=dict)
 
     # --- database ---------------------------------------------------------------------------
 
@@ -107,15 +111,17 @@ class Context:
     # --- viewer -----------------------------------------------------------------------------
 
     async def viewer(self) -> Viewer | None:
-        if not self._viewer_loaded:
-            self._viewer_loaded = True
-            if self.subject is not None:
-                async with self.db() as connection:
-                    self._viewer = await load_viewer(
-                        connection,
-                        user_id=self.subject.user_id,
-                        external_subject=self.subject.external_subject,
-                    )
+        # Root fields resolve concurrently: the first loads the viewer, the others wait for it.
+        async with self._viewer_lock:
+            if not self._viewer_loaded:
+                if self.subject is not None:
+                    async with self.db() as connection:
+                        self._viewer = await load_viewer(
+                            connection,
+                            user_id=self.subject.user_id,
+                            external_subject=self.subject.external_subject,
+                        )
+                self._viewer_loaded = True
         return self._viewer
 
     async def require_viewer(self) -> Viewer:
@@ -170,11 +176,18 @@ class Context:
         return self._viewer.mask(student_id, school_id) & self.policy.write_mask(obj)
 
     def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
-        field_class = self.policy.field_class(obj)
-        if field_class is None or field_class == DIRECTORY or not self.authorization:
+        if not self.authorization:
             return
-        relations = {relation for _, relation in pairs_of(hit)}
-        basis = next(r for r in _BASIS_ORDER if r in relations)
+        if obj in self._field_classes:
+            field_class = self._field_classes[obj]
+        else:
+            field_class = self._field_classes[obj] = self.policy.field_class(obj)
+        if field_class is None or field_class == DIRECTORY:
+            return
+        basis = self._bases.get(hit)
+        if basis is None:
+            relations = {relation for _, relation in pairs_of(hit)}
+            basis = self._bases[hit] = next(r for r in _BASIS_ORDER if r in relations)
         grant = None
         if basis == "legitimate_interest" and self._viewer is not None:
             grant = self._viewer.grant_for(student.pk, student.school_id)

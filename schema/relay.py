@@ -12,6 +12,15 @@ import strawberry
 from schema.errors import BadInput
 
 T = TypeVar("T")
+# Keys are PostgreSQL bigints; a larger number in an id or cursor is malformed, not a lookup.
+_MAX_KEY = 2**63 - 1
+
+
+def _key(text: str) -> int:
+    value = int(text)
+    if not 0 < value <= _MAX_KEY:
+        raise ValueError(text)
+    return value
 
 
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
@@ -22,7 +31,7 @@ def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, in
     """`(type name, primary key)`; a malformed id, or one of another type, is bad input."""
     try:
         type_name, _, pk = base64.urlsafe_b64decode(global_id.encode()).decode().partition(":")
-        value = int(pk)
+        value = _key(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadInput(f"{global_id!r} is not a valid id") from exc
     if expected is not None and type_name != expected:
@@ -48,7 +57,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         prefix, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         if prefix != "c":
             raise ValueError(prefix)
-        return int(pk)
+        return _key(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadInput(f"{cursor!r} is not a valid cursor") from exc
 
