@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -96,13 +97,19 @@ class ProductionHardening(SchemaExtension):
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
+    # The depth and alias limiters build a new validation rule class per instance, and the
+    # validation cache is keyed by the rule classes: made once here, the same rules go into every
+    # request (limiters made per request turned every validation into a cache miss).
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     # Factories, so that every request gets fresh extension instances (the parse and validation
     # caches behind them are shared module-level LRU caches).
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limits),
         RecordAndRedact,
         lambda: MaskErrors(should_mask_error=should_mask),
     ]
