@@ -162,6 +162,29 @@ async def class_rosters(
     return rosters
 
 
+async def recent_disclosures(
+    *, connection: AsyncConnection, student_ids: Sequence[int], first: int
+) -> dict[int, list[Row[Any]]]:
+    """The newest `first` disclosures of each student, newest first, in one statement.
+
+    The limit is applied per student in SQL: a student's record grows with every read of it,
+    and a screen shows only its latest entries.
+    """
+    sql = """
+        SELECT d.* FROM unnest(CAST(:ids AS BIGINT[])) AS k(student_id)
+        CROSS JOIN LATERAL (
+          SELECT * FROM disclosure WHERE disclosure.student_id = k.student_id
+          ORDER BY disclosure.id DESC LIMIT :limit
+        ) d
+        ORDER BY d.student_id, d.id DESC
+    """
+    grouped: dict[int, list[Row[Any]]] = {i: [] for i in student_ids}
+    params = {"ids": list(student_ids), "limit": first}
+    for row in await connection.execute(text(sql), params):
+        grouped[row.student_id].append(row)
+    return grouped
+
+
 async def rows_by_key(
     *,
     connection: AsyncConnection,

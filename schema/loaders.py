@@ -58,12 +58,12 @@ class Loaders:
         self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
         self.portfolio = self._by_key("portfolio", "student_id")
         self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
-        self.disclosures = self._grouped("disclosure", "student_id", "id DESC")
         self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id")
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
         self.student = DataLoader(load_fn=self._load_students)
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
+        self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
     def roster(self, first: int) -> DataLoader[int, Rows]:
         """Class rosters of `first` (+1) students; one loader, so one statement, per page size."""
@@ -82,6 +82,22 @@ class Loaders:
                 return [rosters.get(class_id, []) for class_id in class_ids]
 
             loader = self._rosters[first] = DataLoader(load_fn=load)
+        return loader
+
+    def disclosures(self, first: int) -> DataLoader[int, Rows]:
+        """The newest `first` disclosures of each student; one loader, so one statement, per
+        count."""
+        loader = self._disclosures.get(first)
+        if loader is None:
+
+            async def load(student_ids: Sequence[int]) -> list[Rows]:
+                async with self._context.db() as connection:
+                    found = await reads.recent_disclosures(
+                        connection=connection, student_ids=student_ids, first=first
+                    )
+                return [found[i] for i in student_ids]
+
+            loader = self._disclosures[first] = DataLoader(load_fn=load)
         return loader
 
     async def _load_students(self, ids: Sequence[int]) -> list[Row[Any] | None]:

@@ -216,8 +216,8 @@ class Student(Node):
     async def disclosures(self, info: Info, first: int = 100) -> list[Disclosure] | None:
         if not self._show(info, "disclosures"):
             return None
-        rows = await info.context.loaders.disclosures.load(self.pk)
-        return [Disclosure.from_row(r) for r in rows[: max(0, min(first, 1000))]]
+        rows = await info.context.loaders.disclosures(max(0, min(first, 1000))).load(self.pk)
+        return [Disclosure.from_row(r) for r in rows]
 
 
 @strawberry.type(description="A parent, guardian or relative linked to a student.")
