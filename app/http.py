@@ -24,7 +24,7 @@ from strawberry.types import ExecutionResult
 
 from app import auth, database, metrics
 from app.config import Settings
-from app.policy import CompiledPolicy
+from app.policy import CASBIN_CALLS, CompiledPolicy
 from schema.context import Context
 
 MASKED_MESSAGE = "Unexpected error."
@@ -109,6 +109,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
         request.state.context = context
         request.state.statements = database.start_counting()
+        request.state.casbin_calls = CASBIN_CALLS.calls
         return context
 
     async def parse_http_body(self, request: Any) -> Any:
@@ -178,6 +179,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if not self.settings.production:
             # Deterministic per query shape: tests and benchmarks read them.
             extensions["sqlStatements"] = request.state.statements.statements
+            # Zero unless the policy was (re)compiled meanwhile: decisions come from its tables.
+            extensions["casbinCalls"] = CASBIN_CALLS.calls - request.state.casbin_calls
         processed["extensions"] = extensions
         return processed
 
