@@ -31,9 +31,7 @@ def reload_into(holder: Any, directory: Path = policy.POLICY_DIR) -> bool:
     return True
 
 
-async def listen(
-    url: str, holder: Any, directory: Path = policy.POLICY_DIR
-) -> asyncpg.Connection:
+async def listen(url: str, holder: Any, directory: Path = policy.POLICY_DIR) -> asyncpg.Connection:
     connection = await asyncpg.connect(asyncpg_dsn(url))
 
     def on_notify(*_args: Any) -> None:
