@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL at `/graphql` (GraphiQL for browsers), health and metrics.
+"""The ASGI application: GraphQL at `/graphql` (GraphiQL for browsers), report CSV exports,
+health and metrics.
 
 `create_app()` is what uvicorn serves (`app.asgi:create_app`, a factory). The benchmark's own entry
 point may pass `authorization=False` to measure what authorization costs; no setting, variable or
@@ -24,6 +25,7 @@ from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.policy import load_policy
 from schema import create_schema
+from schema.reports.queries import export_csv
 
 _log = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ def create_app(
             return JSONResponse({"ready": False}, status_code=503)
         return JSONResponse({"ready": True})
 
+    async def export_report(request: Request) -> Response:
+        return await export_csv(request, endpoint)
+
     async def metrics_endpoint(_: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -91,6 +96,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", _GraphQLRoute(endpoint), methods=["GET", "POST"]),
+            Route("/reports/export.csv", export_report, methods=["GET"]),
             Mount("/graphiql/vendor", app=graphiql.vendor_files),
             Mount("/graphiql/app", app=graphiql.app_files),
             Route("/healthz", healthz),

@@ -31,6 +31,8 @@ from schema.errors import should_mask
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.relay import Node
+from schema.reports.mutations import ReportMutation
+from schema.reports.queries import ReportQuery
 from schema.rights.mutations import RightsMutation
 from schema.rights.queries import RightsQuery
 from schema.schools.queries import SchoolQuery
@@ -38,10 +40,19 @@ from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
 
 Query = merge_types(
-    "Query", (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery, AccessQuery, RightsQuery)
+    "Query",
+    (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery, AccessQuery, RightsQuery, ReportQuery),
 )
 Mutation = merge_types(
-    "Mutation", (AuthMutation, AccessMutation, StudentMutation, RightsMutation, PeopleMutation)
+    "Mutation",
+    (
+        AuthMutation,
+        AccessMutation,
+        StudentMutation,
+        RightsMutation,
+        PeopleMutation,
+        ReportMutation,
+    ),
 )
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")

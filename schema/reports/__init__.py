@@ -1,0 +1,1 @@
+"""De-identified reports (SPEC §8): `Query.report`, saved report views and the CSV export."""
