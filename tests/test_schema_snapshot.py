@@ -116,7 +116,6 @@ def test_query_and_types_have_the_contract_names(snapshot):
         assert node in _object(snapshot, name).interfaces, f"{name} is not a Node"
 
 
-@pytest.mark.xfail(strict=True, reason="Query.report (SPEC §8) is not in the schema yet")
 def test_query_has_report(snapshot):
     assert "report" in _object(snapshot, "Query").fields
 
