@@ -871,13 +871,11 @@ async def audit_run(
     }
     await writes.audit(
         connection,
-        district_id=viewer.district_id,
-        actor_id=viewer.user_id,
-        action="report.run",
-        target_type="saved_report" if saved_report_id is not None else "report",
-        target_id=saved_report_id,
-        details=details,
-        request_id=request_id,
+        writes.Actor(viewer.user_id, viewer.district_id, request_id),
+        "report.run",
+        "saved_report" if saved_report_id is not None else "report",
+        saved_report_id,
+        details,
     )
 
 
@@ -950,13 +948,11 @@ async def save_report(
         )
     await writes.audit(
         connection,
-        district_id=viewer.district_id,
-        actor_id=viewer.user_id,
-        action="report.saved",
-        target_type="saved_report",
-        target_id=row.id,
-        details={"name": name, **spec.to_json()},
-        request_id=request_id,
+        writes.Actor(viewer.user_id, viewer.district_id, request_id),
+        "report.saved",
+        "saved_report",
+        row.id,
+        {"name": name, **spec.to_json()},
     )
     return row
 
@@ -980,13 +976,11 @@ async def delete_report(
     await connection.execute(text("DELETE FROM saved_report WHERE id = :id"), {"id": saved_id})
     await writes.audit(
         connection,
-        district_id=viewer.district_id,
-        actor_id=viewer.user_id,
-        action="report.deleted",
-        target_type="saved_report",
-        target_id=saved_id,
-        details={"name": row.name, **row.definition},
-        request_id=request_id,
+        writes.Actor(viewer.user_id, viewer.district_id, request_id),
+        "report.deleted",
+        "saved_report",
+        saved_id,
+        {"name": row.name, **row.definition},
     )
     return row
 

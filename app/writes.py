@@ -10,6 +10,7 @@ an enrolled student, a portfolio item belongs to its author).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,15 @@ DATA_REQUEST_DAYS = 45
 MAX_GRANT = timedelta(days=365)
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who writes, in which district, in which request: what every audit record names."""
+
+    user_id: int
+    district_id: int
+    request_id: str
+
+
 class WriteRefused(Exception):
     """The input cannot be applied; the message and code go back to the caller as a userError."""
 
@@ -34,14 +44,11 @@ class WriteRefused(Exception):
 
 async def audit(
     connection: AsyncConnection,
-    *,
-    district_id: int,
-    actor_id: int,
+    actor: Actor,
     action: str,
     target_type: str,
     target_id: int | None,
     details: dict[str, Any],
-    request_id: str,
 ) -> None:
     await connection.execute(
         text(
@@ -51,13 +58,13 @@ async def audit(
             " CAST(:details AS jsonb), :request_id)"
         ),
         {
-            "district_id": district_id,
-            "actor": actor_id,
+            "district_id": actor.district_id,
+            "actor": actor.user_id,
             "action": action,
             "target_type": target_type,
             "target_id": target_id,
             "details": json.dumps(details, default=str, sort_keys=True),
-            "request_id": request_id,
+            "request_id": actor.request_id,
         },
     )
 
@@ -130,8 +137,8 @@ async def grant_target_school(
 
 async def create_grant(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     grantee_id: int,
     scope: str,
     target_id: int,
@@ -139,8 +146,6 @@ async def create_grant(
     purpose: str,
     starts_at: datetime,
     expires_at: datetime,
-    granted_by: int,
-    request_id: str,
 ) -> Row[Any]:
     purpose = purpose.strip()
     if not purpose:
@@ -155,25 +160,24 @@ async def create_grant(
         " class_id, school_id, purpose, granted_by, starts_at, expires_at)"
         " VALUES (:district_id, :grantee, :scope, :student_id, :class_id, :school_id, :purpose,"
         " :granted_by, :starts_at, :expires_at) RETURNING *",
-        district_id=district_id,
+        district_id=actor.district_id,
         grantee=grantee_id,
         scope=scope,
         student_id=target_id if scope == "student" else None,
         class_id=target_id if scope == "class" else None,
         school_id=school_id,
         purpose=purpose,
-        granted_by=granted_by,
+        granted_by=actor.user_id,
         starts_at=starts_at,
         expires_at=expires_at,
     )
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=granted_by,
-        action="grant_legitimate_interest",
-        target_type="LegitimateInterestGrant",
-        target_id=row.id,
-        details={
+        actor,
+        "grant_legitimate_interest",
+        "LegitimateInterestGrant",
+        row.id,
+        {
             "grantee": grantee_id,
             "scope": scope,
             "target": target_id,
@@ -181,7 +185,6 @@ async def create_grant(
             "starts_at": starts_at,
             "expires_at": expires_at,
         },
-        request_id=request_id,
     )
     return row
 
@@ -198,28 +201,19 @@ async def grant(connection: AsyncConnection, *, grant_id: int, district_id: int)
     return row
 
 
-async def revoke_grant(
-    connection: AsyncConnection, *, grant_id: int, district_id: int, actor_id: int, request_id: str
-) -> Row[Any]:
+async def revoke_grant(connection: AsyncConnection, actor: Actor, *, grant_id: int) -> Row[Any]:
     row = await _one(
         connection,
         "UPDATE legitimate_interest_grant SET revoked_at = now(), revoked_by = :actor"
         " WHERE id = :id AND district_id = :district_id AND revoked_at IS NULL RETURNING *",
         id=grant_id,
-        district_id=district_id,
-        actor=actor_id,
+        district_id=actor.district_id,
+        actor=actor.user_id,
     )
     if row is None:
         raise WriteRefused("the grant is already revoked", "ALREADY_REVOKED", "id")
     await audit(
-        connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="revoke_legitimate_interest",
-        target_type="LegitimateInterestGrant",
-        target_id=grant_id,
-        details={},
-        request_id=request_id,
+        connection, actor, "revoke_legitimate_interest", "LegitimateInterestGrant", grant_id, {}
     )
     return row
 
@@ -236,14 +230,12 @@ def letter_for(score: Decimal) -> str:
 
 async def record_mark(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     student_id: int,
     class_id: int,
     score: Decimal,
     comment: str | None,
-    actor_id: int,
-    request_id: str,
 ) -> Row[Any]:
     """Record (or correct) the student's mark in a class for the class's term."""
     if not Decimal(0) <= score <= Decimal(100):
@@ -256,7 +248,7 @@ async def record_mark(
         " AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)",
         student_id=student_id,
         class_id=class_id,
-        district_id=district_id,
+        district_id=actor.district_id,
     )
     if enrolled is None:
         raise WriteRefused("the student is not enrolled in this class", "NOT_ENROLLED", "classId")
@@ -268,39 +260,35 @@ async def record_mark(
         " ON CONFLICT ON CONSTRAINT uq_mark DO UPDATE SET score = EXCLUDED.score,"
         " letter = EXCLUDED.letter, comment = EXCLUDED.comment,"
         " recorded_by = EXCLUDED.recorded_by, recorded_at = EXCLUDED.recorded_at RETURNING *",
-        district_id=district_id,
+        district_id=actor.district_id,
         student_id=student_id,
         class_id=class_id,
         term_id=enrolled.term_id,
         score=score,
         letter=letter_for(score),
         comment=comment,
-        actor=actor_id,
+        actor=actor.user_id,
     )
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="record_mark",
-        target_type="Mark",
-        target_id=row.id,
-        details={"student": student_id, "class": class_id, "score": score},
-        request_id=request_id,
+        actor,
+        "record_mark",
+        "Mark",
+        row.id,
+        {"student": student_id, "class": class_id, "score": score},
     )
     return row
 
 
 async def add_portfolio_item(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     student_id: int,
     kind: str,
     title: str,
     body: str | None,
     visibility: str,
-    actor_id: int,
-    request_id: str,
 ) -> Row[Any]:
     if not title.strip():
         raise WriteRefused("an item needs a title", "TITLE_REQUIRED", "title")
@@ -308,7 +296,7 @@ async def add_portfolio_item(
         connection,
         "INSERT INTO portfolio (district_id, student_id) VALUES (:district_id, :student_id)"
         " ON CONFLICT (student_id) DO UPDATE SET student_id = EXCLUDED.student_id RETURNING id",
-        district_id=district_id,
+        district_id=actor.district_id,
         student_id=student_id,
     )
     row = await _returning(
@@ -316,7 +304,7 @@ async def add_portfolio_item(
         "INSERT INTO portfolio_item (district_id, portfolio_id, student_id, kind, title, body,"
         " visibility) VALUES (:district_id, :portfolio_id, :student_id, :kind, :title, :body,"
         " :visibility) RETURNING *",
-        district_id=district_id,
+        district_id=actor.district_id,
         portfolio_id=portfolio.id,
         student_id=student_id,
         kind=kind,
@@ -324,28 +312,25 @@ async def add_portfolio_item(
         body=body,
         visibility=visibility,
     )
-    await _portfolio_activity(connection, row, actor_id, "portfolio_item_created")
+    await _portfolio_activity(connection, row, actor.user_id, "portfolio_item_created")
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="add_portfolio_item",
-        target_type="PortfolioItem",
-        target_id=row.id,
-        details={"kind": kind, "visibility": visibility},
-        request_id=request_id,
+        actor,
+        "add_portfolio_item",
+        "PortfolioItem",
+        row.id,
+        {"kind": kind, "visibility": visibility},
     )
     return row
 
 
 async def update_portfolio_item(
     connection: AsyncConnection,
+    actor: Actor,
     *,
     item_id: int,
     student_id: int,
     changes: dict[str, Any],
-    actor_id: int,
-    request_id: str,
 ) -> Row[Any]:
     """Apply `changes` (title, body, visibility) to one of the student's own items."""
     if "title" in changes and not str(changes["title"]).strip():
@@ -361,16 +346,14 @@ async def update_portfolio_item(
     )
     if row is None:
         raise WriteRefused("no such portfolio item of yours", "NOT_FOUND", "id")
-    await _portfolio_activity(connection, row, actor_id, "portfolio_item_updated")
+    await _portfolio_activity(connection, row, actor.user_id, "portfolio_item_updated")
     await audit(
         connection,
-        district_id=row.district_id,
-        actor_id=actor_id,
-        action="update_portfolio_item",
-        target_type="PortfolioItem",
-        target_id=item_id,
-        details={"changed": sorted(changes)},
-        request_id=request_id,
+        actor,
+        "update_portfolio_item",
+        "PortfolioItem",
+        item_id,
+        {"changed": sorted(changes)},
     )
     return row
 
@@ -393,23 +376,21 @@ async def _portfolio_activity(
 
 async def record_consent(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     student_id: int,
     kind: str,
     granted: bool,
-    actor_id: int,
-    request_id: str,
 ) -> Row[Any]:
     row = await _returning(
         connection,
         "INSERT INTO consent (district_id, student_id, kind, granted, given_by)"
         " VALUES (:district_id, :student_id, :kind, :granted, :actor) RETURNING *",
-        district_id=district_id,
+        district_id=actor.district_id,
         student_id=student_id,
         kind=kind,
         granted=granted,
-        actor=actor_id,
+        actor=actor.user_id,
     )
     if kind == "coppa_collection":
         # The student row carries the current COPPA state that portfolio writes check.
@@ -419,25 +400,21 @@ async def record_consent(
         )
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="record_consent",
-        target_type="Student",
-        target_id=student_id,
-        details={"kind": kind, "granted": granted},
-        request_id=request_id,
+        actor,
+        "record_consent",
+        "Student",
+        student_id,
+        {"kind": kind, "granted": granted},
     )
     return row
 
 
 async def set_directory_opt_out(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     student_id: int,
     opt_out: bool,
-    actor_id: int,
-    request_id: str,
 ) -> None:
     await connection.execute(
         text("UPDATE student SET directory_opt_out = :opt_out WHERE id = :id"),
@@ -445,25 +422,21 @@ async def set_directory_opt_out(
     )
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="opt_out_of_directory" if opt_out else "opt_in_to_directory",
-        target_type="Student",
-        target_id=student_id,
-        details={"opt_out": opt_out},
-        request_id=request_id,
+        actor,
+        "opt_out_of_directory" if opt_out else "opt_in_to_directory",
+        "Student",
+        student_id,
+        {"opt_out": opt_out},
     )
 
 
 async def file_data_request(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     student_id: int,
     kind: str,
     details: str | None,
-    actor_id: int,
-    request_id: str,
     today: date | None = None,
 ) -> Row[Any]:
     due = (today or datetime.now(UTC).date()) + timedelta(days=DATA_REQUEST_DAYS)
@@ -472,22 +445,20 @@ async def file_data_request(
         "INSERT INTO data_request (district_id, student_id, requester_user_id, kind, details,"
         " status, due_on) VALUES (:district_id, :student_id, :actor, :kind, :details, 'open',"
         " :due) RETURNING *",
-        district_id=district_id,
+        district_id=actor.district_id,
         student_id=student_id,
-        actor=actor_id,
+        actor=actor.user_id,
         kind=kind,
         details=details,
         due=due,
     )
     await audit(
         connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="file_data_request",
-        target_type="DataRequest",
-        target_id=row.id,
-        details={"kind": kind, "student": student_id},
-        request_id=request_id,
+        actor,
+        "file_data_request",
+        "DataRequest",
+        row.id,
+        {"kind": kind, "student": student_id},
     )
     return row
 
@@ -509,12 +480,11 @@ async def data_request(
 
 async def resolve_data_request(
     connection: AsyncConnection,
+    actor: Actor,
     *,
     data_request_id: int,
     status: str,
     resolution: str,
-    actor_id: int,
-    request_id: str,
 ) -> Row[Any]:
     if not resolution.strip():
         raise WriteRefused("say how the request was resolved", "RESOLUTION_REQUIRED", "resolution")
@@ -526,19 +496,17 @@ async def resolve_data_request(
         id=data_request_id,
         status=status,
         resolution=resolution.strip(),
-        actor=actor_id,
+        actor=actor.user_id,
     )
     if row is None:
         raise WriteRefused("the request is already resolved", "ALREADY_RESOLVED", "id")
     await audit(
         connection,
-        district_id=row.district_id,
-        actor_id=actor_id,
-        action="resolve_data_request",
-        target_type="DataRequest",
-        target_id=data_request_id,
-        details={"status": status},
-        request_id=request_id,
+        actor,
+        "resolve_data_request",
+        "DataRequest",
+        data_request_id,
+        {"status": status},
     )
     return row
 
@@ -548,13 +516,11 @@ async def resolve_data_request(
 
 async def assign_role(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     user_id: int,
     role: str,
     school_id: int | None,
-    actor_id: int,
-    request_id: str,
 ) -> bool:
     """Give a user a role; False when they already hold it."""
     if school_id is not None:
@@ -562,7 +528,7 @@ async def assign_role(
             connection,
             "SELECT id FROM school WHERE id = :id AND district_id = :district_id",
             id=school_id,
-            district_id=district_id,
+            district_id=actor.district_id,
         )
         if school is None:
             raise WriteRefused("no such school", "NOT_FOUND", "schoolId")
@@ -573,34 +539,25 @@ async def assign_role(
         " WHERE NOT EXISTS (SELECT 1 FROM role_assignment WHERE user_id = :user_id"
         " AND role = CAST(:role AS varchar)"
         " AND school_id IS NOT DISTINCT FROM CAST(:school_id AS bigint)) RETURNING id",
-        district_id=district_id,
+        district_id=actor.district_id,
         user_id=user_id,
         role=role,
         school_id=school_id,
     )
     if inserted is not None:
         await audit(
-            connection,
-            district_id=district_id,
-            actor_id=actor_id,
-            action="assign_role",
-            target_type="User",
-            target_id=user_id,
-            details={"role": role, "school": school_id},
-            request_id=request_id,
+            connection, actor, "assign_role", "User", user_id, {"role": role, "school": school_id}
         )
     return inserted is not None
 
 
 async def revoke_role(
     connection: AsyncConnection,
+    actor: Actor,
     *,
-    district_id: int,
     user_id: int,
     role: str,
     school_id: int | None,
-    actor_id: int,
-    request_id: str,
 ) -> None:
     deleted = await _one(
         connection,
@@ -608,7 +565,7 @@ async def revoke_role(
         " AND school_id IS NOT DISTINCT FROM CAST(:school_id AS bigint)"
         " AND district_id = :district_id"
         " RETURNING id",
-        district_id=district_id,
+        district_id=actor.district_id,
         user_id=user_id,
         role=role,
         school_id=school_id,
@@ -616,12 +573,5 @@ async def revoke_role(
     if deleted is None:
         raise WriteRefused("the user does not hold that role", "NOT_FOUND", "role")
     await audit(
-        connection,
-        district_id=district_id,
-        actor_id=actor_id,
-        action="revoke_role",
-        target_type="User",
-        target_id=user_id,
-        details={"role": role, "school": school_id},
-        request_id=request_id,
+        connection, actor, "revoke_role", "User", user_id, {"role": role, "school": school_id}
     )

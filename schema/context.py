@@ -22,6 +22,7 @@ from app.auth import TokenSubject
 from app.config import Settings
 from app.policy import CompiledPolicy, pairs_of
 from app.relations import RowScope, Viewer, load_viewer
+from app.writes import Actor
 from schema.errors import Unauthenticated
 
 if TYPE_CHECKING:
@@ -129,6 +130,12 @@ class Context:
         if viewer is None:
             raise Unauthenticated("sign in to read student records")
         return viewer
+
+    def actor(self) -> Actor:
+        """The signed-in viewer as the author of a write (call `require_viewer` first)."""
+        if self._viewer is None:
+            raise Unauthenticated("sign in to make changes")
+        return Actor(self._viewer.user_id, self._viewer.district_id, self.request_id)
 
     def scope(self, viewer: Viewer) -> RowScope:
         if not self.authorization:

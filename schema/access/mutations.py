@@ -102,7 +102,7 @@ class AccessMutation:
                 starts = _aware(input.starts_at or datetime.datetime.now(datetime.UTC))
                 row = await writes.create_grant(
                     connection,
-                    district_id=viewer.district_id,
+                    context.actor(),
                     grantee_id=grantee,
                     scope=input.scope.value,
                     target_id=target,
@@ -110,8 +110,6 @@ class AccessMutation:
                     purpose=input.purpose,
                     starts_at=starts,
                     expires_at=_aware(input.expires_at),
-                    granted_by=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return GrantPayload(user_errors=[UserError.of(refusal)])
@@ -135,10 +133,8 @@ class AccessMutation:
                     raise writes.WriteRefused("no such grant", "NOT_FOUND", "id")
                 row = await writes.revoke_grant(
                     connection,
+                    context.actor(),
                     grant_id=pk,
-                    district_id=viewer.district_id,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return GrantPayload(user_errors=[UserError.of(refusal)])

@@ -65,12 +65,10 @@ async def _change(info: Info, input: RoleInput, *, assign: bool) -> RolePayload:
             change = writes.assign_role if assign else writes.revoke_role
             await change(
                 connection,
-                district_id=viewer.district_id,
+                context.actor(),
                 user_id=user,
                 role=input.role.value,
                 school_id=school,
-                actor_id=viewer.user_id,
-                request_id=context.request_id,
             )
     except writes.WriteRefused as refusal:
         return RolePayload(user_errors=[UserError.of(refusal)])

@@ -98,12 +98,10 @@ class RightsMutation:
                     )
                 consent = await writes.record_consent(
                     connection,
-                    district_id=viewer.district_id,
+                    context.actor(),
                     student_id=pk,
                     kind=input.kind.value,
                     granted=input.granted,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return ConsentPayload(user_errors=[UserError.of(refusal)])
@@ -127,11 +125,9 @@ class RightsMutation:
                 _check_eligible(hit, row.date_of_birth, "directory")
                 await writes.set_directory_opt_out(
                     connection,
-                    district_id=viewer.district_id,
+                    context.actor(),
                     student_id=pk,
                     opt_out=input.opt_out,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return OptOutPayload(user_errors=[UserError.of(refusal)])
@@ -150,12 +146,10 @@ class RightsMutation:
                 _check_eligible(hit, row.date_of_birth, "records")
                 request = await writes.file_data_request(
                     connection,
-                    district_id=viewer.district_id,
+                    context.actor(),
                     student_id=pk,
                     kind=input.kind.value,
                     details=input.details,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return DataRequestPayload(user_errors=[UserError.of(refusal)])
@@ -179,11 +173,10 @@ class RightsMutation:
                     raise writes.WriteRefused("no such data request", "NOT_FOUND", "id")
                 row = await writes.resolve_data_request(
                     connection,
+                    context.actor(),
                     data_request_id=pk,
                     status=input.status.value,
                     resolution=input.resolution,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return DataRequestPayload(user_errors=[UserError.of(refusal)])

@@ -108,13 +108,11 @@ class StudentMutation:
                     )
                 row = await writes.record_mark(
                     connection,
-                    district_id=viewer.district_id,
+                    context.actor(),
                     student_id=student_pk,
                     class_id=class_pk,
                     score=input.score,
                     comment=input.comment,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return MarkPayload(user_errors=[UserError.of(refusal)])
@@ -144,14 +142,12 @@ class StudentMutation:
                     )
                 row = await writes.add_portfolio_item(
                     connection,
-                    district_id=me.district_id,
+                    context.actor(),
                     student_id=me.id,
                     kind=input.kind,
                     title=input.title,
                     body=input.body,
                     visibility=input.visibility.value,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return PortfolioItemPayload(user_errors=[UserError.of(refusal)])
@@ -178,11 +174,10 @@ class StudentMutation:
                 me = await _own_record(context, viewer, connection)
                 row = await writes.update_portfolio_item(
                     connection,
+                    context.actor(),
                     item_id=item_pk,
                     student_id=me.id,
                     changes=changes,
-                    actor_id=viewer.user_id,
-                    request_id=context.request_id,
                 )
         except writes.WriteRefused as refusal:
             return PortfolioItemPayload(user_errors=[UserError.of(refusal)])
