@@ -299,5 +299,9 @@ async def test_grantee_and_principal_see_the_grant(gql: Gql, db: asyncpg.Connect
             assert grant_id in {g["id"] for g in listed.ok()["legitimateInterestGrants"]}, account
         listed = await gql("{ legitimateInterestGrants { id } }", as_user="teacher")
         assert grant_id not in {g["id"] for g in listed.ok()["legitimateInterestGrants"]}
+        node = "query ($id: ID!) { node(id: $id) { ... on LegitimateInterestGrant { purpose } } }"
+        for account in ("designee", "principal", "teacher"):
+            found = (await gql(node, as_user=account, variables={"id": grant_id})).ok()["node"]
+            assert (found is None) == (account == "teacher"), account
     finally:
         await gql(REVOKE, as_user="coordinator", variables={"id": grant_id})

@@ -190,6 +190,10 @@ async def test_data_request_filed_and_resolved(gql: Gql, db: asyncpg.Connection)
     due = datetime.date.fromisoformat(request["dueOn"])
     assert due == datetime.date.today() + datetime.timedelta(days=45)
 
+    node = "query ($id: ID!) { node(id: $id) { ... on DataRequest { kind } } }"
+    for account, visible in (("guardian", True), ("principal", True), ("teacher", False)):
+        found = (await gql(node, as_user=account, variables={"id": request["id"]})).ok()["node"]
+        assert (found == {"kind": "INSPECT"}) if visible else found is None, account
     listed = (await gql("{ dataRequests(status: OPEN) { id } }", as_user="principal")).ok()
     assert request["id"] in {r["id"] for r in listed["dataRequests"]}
     assert request["id"] not in {

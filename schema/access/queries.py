@@ -44,7 +44,7 @@ def _field_access(policy: CompiledPolicy, mask: int, name: str) -> FieldAccess:
     )
 
 
-def _is_admin_of(viewer: Viewer, school_id: int) -> bool:
+def is_admin_of(viewer: Viewer, school_id: int) -> bool:
     _, district_wide = viewer.role_schools(Role.DISTRICT_ADMIN)
     schools, _ = viewer.role_schools(Role.SCHOOL_ADMIN)
     return district_wide or school_id in schools
@@ -110,7 +110,7 @@ class AccessQuery:
             raise BadInput(f"{field!r} is not a Student field the policy governs", argument="field")
         _, student_pk = from_global_id(student_id, "Student")
         student = await context.loaders.student.load(student_pk)
-        if student is None or not _is_admin_of(admin, student.school_id):
+        if student is None or not is_admin_of(admin, student.school_id):
             raise BadInput("no such student in your scope", argument="studentId")
         subject = await _subject(context, admin, user_id, username)
         mask = subject.mask(student.id, student.school_id)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy import text
 
+from app import writes
+from app.relations import Viewer
+from schema.access.queries import is_admin_of
 from schema.classes.queries import ClassQuery
 from schema.classes.types import Class
 from schema.context import Info
@@ -96,7 +99,33 @@ class PeopleQuery:
                 and (await _is_staff(info, pk))
             )
             return StaffMember.from_row(row) if row and ok else None
+        if type_name in ("LegitimateInterestGrant", "DataRequest"):
+            return await _record(info, viewer, type_name, pk)
         return None
+
+
+async def _record(info: Info, viewer: Viewer, type_name: str, pk: int) -> Node | None:
+    """A grant or data request: for the people it names and the administrators of its school."""
+    from schema.access.types import LegitimateInterestGrant
+    from schema.rights.types import DataRequest
+
+    async with info.context.db() as connection:
+        try:
+            if type_name == "DataRequest":
+                row = await writes.data_request(
+                    connection, request_id=pk, district_id=viewer.district_id
+                )
+                named = {row.requester_user_id}
+            else:
+                row = await writes.grant(connection, grant_id=pk, district_id=viewer.district_id)
+                named = {row.grantee_user_id, row.granted_by}
+        except writes.WriteRefused:
+            return None
+    if viewer.user_id not in named and not is_admin_of(viewer, row.school_id):
+        return None
+    if type_name == "DataRequest":
+        return DataRequest.from_row(row)
+    return LegitimateInterestGrant.from_row(row)
 
 
 async def _is_staff(info: Info, user_id: int) -> bool:
