@@ -165,6 +165,14 @@ def _generated(results: Results, chart: str | None) -> list[str]:
             if m["cpu_busy_before_percent"] >= 10
             else "."
         ),
+    ]
+    if m.get("casbin_calls_at_start") is not None:
+        out.append(
+            f"- **Casbin**: {m['casbin_calls_at_start']:,} calls when a SchoolGraph worker starts "
+            "(compiling the policy into decision masks); the Casbin/req column counts calls "
+            "while requests run"
+        )
+    out += [
         "",
         "### Results",
         "",

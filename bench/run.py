@@ -218,6 +218,14 @@ def _machine(server_url: str, client: LoadClient, *, sample: float) -> dict[str,
     }
 
 
+def _casbin_calls(server: Server) -> int | None:
+    """Casbin calls the server made so far (compiling the policy at start), from /metrics."""
+    for line in httpx.get(server.base_url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith("schoolgraph_casbin_calls_total "):
+            return int(float(line.split()[1]))
+    return None
+
+
 def _measure(
     client: LoadClient,
     server: Server,
@@ -343,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.start()
             for server in servers.values():
                 server.wait_ready()
+            results.machine["casbin_calls_at_start"] = _casbin_calls(servers[SCHOOLGRAPH_NAME])
             print(report.header(results, client.name), flush=True)
             for scenario in scenarios:
                 try:
