@@ -120,8 +120,6 @@ def _ratio(value: float | None) -> str:
 def text_table(results: Results) -> str:
     lines = [header(results, results.machine["load_client"])]
     lines += [progress_line(cell) for cell in results.cells]
-    for key, reason in results.skipped.items():
-        lines.append(f"{_TITLES.get(key, key):<22}  {reason}")
     lines += [
         "",
         f"{'scenario':<22}  {'clients':>7}  {'authz on/off':>12}  {'SchoolGraph/floor':>17}",
@@ -182,8 +180,6 @@ def _generated(results: Results, chart: str | None) -> list[str]:
         [_row(c) for c in results.cells],
         "".join(a for _, a, _ in _COLUMNS),
     )
-    for key, reason in results.skipped.items():
-        out += ["", f"- {_TITLES.get(key, key)}: {reason}"]
     out += [
         "",
         "### Ratios",

@@ -58,7 +58,6 @@ class Results:
     options: dict[str, Any]
     machine: dict[str, Any]
     cells: list[Cell]
-    skipped: dict[str, str]  # scenario key -> why it did not run
     started: str
     finished: str = ""
 
@@ -80,7 +79,6 @@ class Results:
             "machine": self.machine,
             "started": self.started,
             "finished": self.finished,
-            "skipped": self.skipped,
             "cells": cells,
         }
 
@@ -153,7 +151,9 @@ class _Probe:
         self.sizes.append(len(response.content))
         payload: dict[str, Any] = response.json()
         if response.status_code != 200 or payload.get("errors"):
-            raise ScenarioUnavailable(_first_error(payload, response.status_code))
+            raise ScenarioFailed(
+                f"{self.path} answered {_first_error(payload, response.status_code)}"
+            )
         return payload
 
     @property
@@ -164,8 +164,8 @@ class _Probe:
         self.client.close()
 
 
-class ScenarioUnavailable(Exception):
-    pass
+class ScenarioFailed(Exception):
+    """A probe request answered an error: the scenario cannot be measured."""
 
 
 def _first_error(payload: dict[str, Any], status: int) -> str:
@@ -324,7 +324,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         machine=_machine(server_url, client, sample=0.3 if args.quick else 2.0),
         cells=[],
-        skipped={},
         started=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     template = database.prepare_template(
@@ -354,13 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.machine["casbin_calls_at_start"] = _casbin_calls(servers[SCHOOLGRAPH_NAME])
             print(report.header(results, client.name), flush=True)
             for scenario in scenarios:
-                try:
-                    results.cells += _run_scenario(scenario, servers, tokens, args, client)
-                except ScenarioUnavailable as exc:
-                    if not scenario.optional:
-                        raise
-                    results.skipped[scenario.key] = f"not available: {exc}"
-                    print(f"{scenario.title}: not available ({exc})", flush=True)
+                results.cells += _run_scenario(scenario, servers, tokens, args, client)
     finally:
         database.drop_database(run_url)
     results.finished = datetime.now(UTC).isoformat(timespec="seconds")
