@@ -27,6 +27,7 @@ from schema.access.queries import AccessQuery
 from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
+from schema.direct import call_directly
 from schema.errors import should_mask
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
@@ -129,4 +130,6 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions.append(
         ProductionHardening if settings.production else (lambda: ValidationCache(maxsize=256))
     )
-    return strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
+    schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
+    call_directly(schema)
+    return schema
