@@ -192,14 +192,21 @@ async def rows_by_key(
     key: str,
     values: Sequence[int],
     order: str = "id",
+    class_ids: Collection[int] | None = None,
 ) -> dict[int, list[Row[Any]]]:
-    """All rows of `table` whose `key` is among `values`, grouped by key (for loaders).
+    """All rows of `table` whose `key` is among `values`, grouped by key (for loaders); with
+    `class_ids`, only the rows of those classes.
 
     `table`, `key` and `order` come from the schema code, never from a request.
     """
-    sql = f"SELECT * FROM {table} WHERE {key} = ANY(:values) ORDER BY {key}, {order}"
+    params: dict[str, Any] = {"values": list(values)}
+    where = f"{key} = ANY(:values)"
+    if class_ids is not None:
+        params["class_ids"] = list(class_ids)
+        where += " AND class_id = ANY(:class_ids)"
+    sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {key}, {order}"
     grouped: dict[int, list[Row[Any]]] = {v: [] for v in values}
-    for row in await connection.execute(text(sql), {"values": list(values)}):
+    for row in (await connection.execute(text(sql), params)).all():
         grouped[getattr(row, key)].append(row)
     return grouped
 

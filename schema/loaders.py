@@ -55,6 +55,10 @@ class Loaders:
         self.klass = self._by_id("class_section")
         self.user = self._by_id("app_user")
         self.marks = self._grouped("mark", "student_id", "term_id, class_id")
+        # A teacher's view of a student's marks: those of the classes the viewer teaches.
+        self.taught_marks = self._grouped(
+            "mark", "student_id", "term_id, class_id", taught_only=True
+        )
         self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
         self.portfolio = self._by_key("portfolio", "student_id")
         self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
@@ -120,11 +124,22 @@ class Loaders:
 
         return DataLoader(load_fn=load)
 
-    def _grouped(self, table: str, key: str, order: str) -> DataLoader[int, Rows]:
+    def _grouped(
+        self, table: str, key: str, order: str, *, taught_only: bool = False
+    ) -> DataLoader[int, Rows]:
         async def load(keys: Sequence[int]) -> list[Rows]:
+            class_ids = None
+            if taught_only:
+                viewer = await self._context.require_viewer()
+                class_ids = viewer.taught_classes
             async with self._context.db() as connection:
                 grouped = await reads.rows_by_key(
-                    connection=connection, table=table, key=key, values=keys, order=order
+                    connection=connection,
+                    table=table,
+                    key=key,
+                    values=keys,
+                    order=order,
+                    class_ids=class_ids,
                 )
             return [grouped[k] for k in keys]
 

@@ -143,9 +143,9 @@ class Student(Node):
         own_only = self._own_classes_only(info, "marks")
         if own_only is None:
             return None
-        rows = await info.context.loaders.marks.load(self.pk)
-        taught = self._taught(info)
-        return [Mark.from_row(r) for r in rows if not own_only or r.class_id in taught]
+        loaders = info.context.loaders
+        rows = await (loaders.taught_marks if own_only else loaders.marks).load(self.pk)
+        return [Mark.from_row(r) for r in rows]
 
     @strawberry.field(description="Classes the student is enrolled in today.")
     async def classes(self, info: Info) -> list[ClassRef] | None:
