@@ -73,6 +73,11 @@ def row_hash(row: dict[str, Any], prev_hash: str | None) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :district_id)")
+# Read after the lock is held: in READ COMMITTED each statement sees what committed before it.
+_HEAD = text(
+    "SELECT hash FROM disclosure WHERE district_id = :district_id ORDER BY id DESC LIMIT 1"
+)
 _INSERT = text(
     """
     INSERT INTO disclosure (district_id, student_id, viewer_user_id, basis, grant_id, purpose,
@@ -93,19 +98,8 @@ async def write(
 ) -> int:
     """Append the batch to the district's chain; returns the number of rows written."""
     district_id = viewer.district_id
-    await connection.execute(
-        text("SELECT pg_advisory_xact_lock(:ns, :district_id)"),
-        {"ns": _LOCK_NAMESPACE, "district_id": district_id},
-    )
-    prev = (
-        await connection.execute(
-            text(
-                "SELECT hash FROM disclosure WHERE district_id = :district_id"
-                " ORDER BY id DESC LIMIT 1"
-            ),
-            {"district_id": district_id},
-        )
-    ).scalar_one_or_none()
+    await connection.execute(_LOCK, {"ns": _LOCK_NAMESPACE, "district_id": district_id})
+    prev = (await connection.execute(_HEAD, {"district_id": district_id})).scalar_one_or_none()
     now = datetime.now(UTC)
     columns: dict[str, list[Any]] = {
         k: [] for k in ("students", "bases", "grants", "purposes", "classes", "prevs", "hashes")

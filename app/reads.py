@@ -12,10 +12,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.database import cached_text
 from app.relations import RowScope
 
 STUDENT_COLUMNS = (
@@ -109,7 +109,7 @@ async def list_students(
         params["after"] = after
         where += f" AND ({columns}) > (SELECT {columns} FROM student s WHERE s.id = :after)"
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {columns} LIMIT :limit"
-    return (await connection.execute(text(sql), params)).all()
+    return (await connection.execute(cached_text(sql), params)).all()
 
 
 async def count_students(
@@ -119,7 +119,7 @@ async def count_students(
         return 0
     params: dict[str, Any] = {}
     sql = f"SELECT count(*) FROM student s WHERE {_where(scope, flt, params)}"
-    return int((await connection.execute(text(sql), params)).scalar_one())
+    return int((await connection.execute(cached_text(sql), params)).scalar_one())
 
 
 async def students_by_id(
@@ -131,7 +131,7 @@ async def students_by_id(
     params: dict[str, Any] = {"ids": list(ids)}
     scope_sql = _scope_sql(scope, params)
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE s.id = ANY(:ids) AND {scope_sql}"
-    return {row.id: row for row in (await connection.execute(text(sql), params))}
+    return {row.id: row for row in (await connection.execute(cached_text(sql), params))}
 
 
 async def class_rosters(
@@ -157,7 +157,7 @@ async def class_rosters(
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
     rosters: dict[int, list[Row[Any]]] = {}
-    for row in await connection.execute(text(sql), params):
+    for row in await connection.execute(cached_text(sql), params):
         rosters.setdefault(row.roster_class_id, []).append(row)
     return rosters
 
@@ -180,7 +180,7 @@ async def recent_disclosures(
     """
     grouped: dict[int, list[Row[Any]]] = {i: [] for i in student_ids}
     params = {"ids": list(student_ids), "limit": first}
-    for row in await connection.execute(text(sql), params):
+    for row in await connection.execute(cached_text(sql), params):
         grouped[row.student_id].append(row)
     return grouped
 
@@ -206,7 +206,7 @@ async def rows_by_key(
         where += " AND class_id = ANY(:class_ids)"
     sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {key}, {order}"
     grouped: dict[int, list[Row[Any]]] = {v: [] for v in values}
-    for row in (await connection.execute(text(sql), params)).all():
+    for row in (await connection.execute(cached_text(sql), params)).all():
         grouped[getattr(row, key)].append(row)
     return grouped
 
@@ -237,7 +237,7 @@ async def list_grants(
     params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}
     if school_ids is not None:
         params["school_ids"] = list(school_ids)
-    return list((await connection.execute(text(sql), params)).all())
+    return list((await connection.execute(cached_text(sql), params)).all())
 
 
 async def list_disclosures(
@@ -260,7 +260,7 @@ async def list_disclosures(
         conditions.append("id < :before")
         params["before"] = before
     sql = f"SELECT * FROM disclosure WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT :limit"
-    return list((await connection.execute(text(sql), params)).all())
+    return list((await connection.execute(cached_text(sql), params)).all())
 
 
 async def list_data_requests(
@@ -287,4 +287,4 @@ async def list_data_requests(
         f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id{scope})"
         f"{condition} ORDER BY r.due_on, r.id LIMIT :limit"
     )
-    return list((await connection.execute(text(sql), params)).all())
+    return list((await connection.execute(cached_text(sql), params)).all())

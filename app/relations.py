@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.database import cached_text
 from app.models import Role
 from app.policy import bit
 
@@ -285,7 +285,7 @@ async def load_viewer(
         sql, params = _VIEWER_SQL + " WHERE u.id = :key", {"key": user_id}
     else:
         sql, params = _VIEWER_SQL + " WHERE u.external_subject = :key", {"key": external_subject}
-    row = (await connection.execute(text(sql), params)).first()
+    row = (await connection.execute(cached_text(sql), params)).first()
     if row is None or not row.is_active or row.locked_at is not None:
         return None
     return _viewer_from_row(row)
