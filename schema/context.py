@@ -71,7 +71,8 @@ class Context:
     _loaders: Loaders | None = None
     _decisions: dict[str, int] = field(default_factory=dict)
     # Per request, as `_decisions`: they are asked once per field of every row of a list.
-    _field_classes: dict[str, str | None] = field(default_factory=dict)
+    _recorded_classes: dict[str, str | None] = field(default_factory=dict)
+    _rules: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     _bases: dict[int, str] = field(default_factory=dict)
 
     # --- database ---------------------------------------------------------------------------
@@ -167,10 +168,18 @@ class Context:
         return mask
 
     def reveal(self, info: Info, student: StudentRef, obj: str) -> bool:
-        """May this field of this student be shown? Records the disclosure or the redaction."""
-        hit = student.mask & self.decide(obj)
+        """May this field of this student be shown? Records the disclosure or the redaction.
+
+        Asked for every field of every row of a list: one look-up gives both the allow-mask and
+        the field class a read is recorded under.
+        """
+        rule = self._rules.get(obj)
+        if rule is None:
+            rule = self._rules[obj] = (self.decide(obj), self._recorded_class(obj))
+        hit = student.mask & rule[0]
         if hit:
-            self.record_disclosure(student, obj, hit)
+            if rule[1] is not None:
+                self._record(student, rule[1], hit)
             return True
         self.redact(info, obj, "no policy line allows this relation to read it")
         return False
@@ -183,14 +192,23 @@ class Context:
         return self._viewer.mask(student_id, school_id) & self.policy.write_mask(obj)
 
     def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
-        if not self.authorization:
-            return
-        if obj in self._field_classes:
-            field_class = self._field_classes[obj]
-        else:
-            field_class = self._field_classes[obj] = self.policy.field_class(obj)
-        if field_class is None or field_class == DIRECTORY:
-            return
+        """Record that `obj` of this student was read through the pairs of `hit`."""
+        field_class = self._recorded_class(obj)
+        if field_class is not None:
+            self._record(student, field_class, hit)
+
+    def _recorded_class(self, obj: str) -> str | None:
+        """The field class a read of `obj` is recorded under; None when such reads are not
+        recorded (directory information, and everything when authorization is off)."""
+        if obj in self._recorded_classes:
+            return self._recorded_classes[obj]
+        field_class = self.policy.field_class(obj) if self.authorization else None
+        if field_class == DIRECTORY:
+            field_class = None
+        self._recorded_classes[obj] = field_class
+        return field_class
+
+    def _record(self, student: StudentRef, field_class: str, hit: int) -> None:
         basis = self._bases.get(hit)
         if basis is None:
             relations = {relation for _, relation in pairs_of(hit)}

@@ -124,8 +124,8 @@ class Student(Node):
     def _own_classes_only(self, info: Info, name: str) -> bool | None:
         """True: only the viewer's own classes; False: everything; None: nothing."""
         context = info.context
-        if self.mask & context.decide(f"Student.{name}"):
-            context.record_disclosure(self, f"Student.{name}", self.mask)
+        if hit := self.mask & context.decide(f"Student.{name}"):
+            context.record_disclosure(self, f"Student.{name}", hit)
             return False
         own = self.mask & context.decide(f"Student.{name}@own_classes")
         if own:
