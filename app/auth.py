@@ -83,13 +83,20 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def issue_token(user_id: int, settings: Settings, *, ttl: timedelta | None = None) -> str:
+    """A signed token for `user_id`; `ttl` may not exceed the longest lifetime accepted."""
+    lifetime = ttl or timedelta(seconds=settings.token_ttl_seconds)
+    if lifetime.total_seconds() > settings.max_token_ttl_seconds:
+        raise ValueError(
+            f"a token lives at most {settings.max_token_ttl_seconds // 3600} hours"
+            " (SCHOOLGRAPH_MAX_TOKEN_TTL)"
+        )
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
-        "exp": now + (ttl or timedelta(seconds=settings.token_ttl_seconds)),
+        "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm=LOCAL_ALGORITHM)
@@ -98,6 +105,18 @@ def issue_token(user_id: int, settings: Settings, *, ttl: timedelta | None = Non
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+
+
+def _check_lifetime(claims: dict[str, object], settings: Settings) -> None:
+    """Refuse a token that claims to live longer than the deployment allows (a 100-year `exp`
+    would outlive every revocation)."""
+    issued, expires = claims["iat"], claims["exp"]
+    if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+        raise InvalidToken("token signature or claims are invalid")
+    if expires - issued > settings.max_token_ttl_seconds:
+        raise InvalidToken(
+            f"token lifetime exceeds {settings.max_token_ttl_seconds} seconds: sign in again"
+        )
 
 
 def verify_token(token: str, settings: Settings) -> TokenSubject:
@@ -117,6 +136,7 @@ def verify_token(token: str, settings: Settings) -> TokenSubject:
                 audience=settings.jwt_audience,
                 options=options,
             )
+            _check_lifetime(claims, settings)
             return TokenSubject(user_id=int(claims["sub"]), external_subject=None)
         if algorithm in EXTERNAL_ALGORITHMS and settings.jwks_url:
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
@@ -128,6 +148,7 @@ def verify_token(token: str, settings: Settings) -> TokenSubject:
                 audience=settings.jwt_audience,
                 options=options,
             )
+            _check_lifetime(claims, settings)
             return TokenSubject(user_id=None, external_subject=str(claims["sub"]))
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token has expired") from exc

@@ -140,8 +140,11 @@ def token(
     if user_id is None:
         console.print(f"[red]no account named {user!r}[/red]")
         raise typer.Exit(1)
-    settings = get_settings()
-    print(issue_token(user_id, settings, ttl=timedelta(hours=hours)))
+    try:
+        print(issue_token(user_id, get_settings(), ttl=timedelta(hours=hours)))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @cli.command("demo-accounts")

@@ -44,6 +44,9 @@ class Settings:
     jwt_audience: str
     jwks_url: str | None
     token_ttl_seconds: int
+    # The longest lifetime (exp - iat) a token may claim, ours or an identity provider's: a
+    # stolen token is worth at most this long.
+    max_token_ttl_seconds: int
     max_page_size: int
     max_depth: int
     max_aliases: int
@@ -74,7 +77,7 @@ def get_settings() -> Settings:
         if environment == "production":
             raise RuntimeError("SCHOOLGRAPH_JWT_SECRET must be set in production")
         secret = _development_secret(home)
-    return Settings(
+    settings = Settings(
         environment=environment,
         home=home,
         database_url=os.environ.get("DATABASE_URL") or None,
@@ -83,6 +86,7 @@ def get_settings() -> Settings:
         jwt_audience=os.environ.get("SCHOOLGRAPH_JWT_AUDIENCE", "schoolgraph"),
         jwks_url=os.environ.get("SCHOOLGRAPH_JWKS_URL") or None,
         token_ttl_seconds=_env_int("SCHOOLGRAPH_TOKEN_TTL", 8 * 3600),
+        max_token_ttl_seconds=_env_int("SCHOOLGRAPH_MAX_TOKEN_TTL", 24 * 3600),
         max_page_size=_env_int("SCHOOLGRAPH_MAX_PAGE_SIZE", 1000),
         max_depth=_env_int("SCHOOLGRAPH_MAX_DEPTH", 10),
         max_aliases=_env_int("SCHOOLGRAPH_MAX_ALIASES", 30),
@@ -92,3 +96,6 @@ def get_settings() -> Settings:
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
         policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
     )
+    if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
+        raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
+    return settings

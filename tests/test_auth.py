@@ -159,6 +159,25 @@ async def test_token_with_wrong_claims_is_401(client, db, overrides):
     await _assert_unauthenticated(await _ask(client, VIEWER, token), "invalid")
 
 
+async def test_token_living_longer_than_the_cap_is_401(client, db):
+    # Validly signed, but a century long: a stolen copy would never stop working.
+    now = datetime.now(UTC)
+    claims = _claims(str(await _admin_id(db)), exp=now + timedelta(days=36_500))
+    token = jwt.encode(claims, SETTINGS.jwt_secret, algorithm="HS256")
+    await _assert_unauthenticated(await _ask(client, VIEWER, token), "lifetime exceeds")
+    # At the cap it is still accepted.
+    at_cap = _claims(
+        str(await _admin_id(db)), exp=now + timedelta(seconds=SETTINGS.max_token_ttl_seconds)
+    )
+    response = await _ask(client, VIEWER, jwt.encode(at_cap, SETTINGS.jwt_secret, "HS256"))
+    assert response.json()["data"] == {"viewer": {"username": "admin"}}
+
+
+def test_tokens_longer_than_the_cap_are_not_issued():
+    with pytest.raises(ValueError, match="at most"):
+        issue_token(1, SETTINGS, ttl=timedelta(seconds=SETTINGS.max_token_ttl_seconds + 1))
+
+
 async def test_garbage_token_and_other_schemes_are_401(client):
     await _assert_unauthenticated(await _ask(client, VIEWER, "not.a.jwt"), "malformed")
     basic = await client.post(
@@ -196,12 +215,18 @@ class IdentityProvider:
     ec_key: ec.EllipticCurvePrivateKey
 
     def token(
-        self, sub: str, *, algorithm: str = "RS256", kid: str | None = None, key: Any = None
+        self,
+        sub: str,
+        *,
+        algorithm: str = "RS256",
+        kid: str | None = None,
+        key: Any = None,
+        **claims: Any,
     ) -> str:
         if key is None:
             key = self.rsa_key if algorithm == "RS256" else self.ec_key
         kid = kid or ("rsa-1" if algorithm == "RS256" else "ec-1")
-        return jwt.encode(_claims(sub), key, algorithm=algorithm, headers={"kid": kid})
+        return jwt.encode(_claims(sub, **claims), key, algorithm=algorithm, headers={"kid": kid})
 
 
 class _JWKSHandler(BaseHTTPRequestHandler):
@@ -286,6 +311,15 @@ async def test_token_signed_by_a_key_not_in_the_jwks_is_401(
     await _assert_unauthenticated(await _ask(idp_client, VIEWER, same_kid), "invalid")
     unknown_kid = identity_provider.token(subject, key=stranger, kid="rsa-unknown")
     await _assert_unauthenticated(await _ask(idp_client, VIEWER, unknown_kid), "invalid")
+
+
+async def test_identity_provider_token_living_longer_than_the_cap_is_401(
+    idp_client, identity_provider, accounts
+):
+    subject = f"idp|{uuid.uuid4().hex}"
+    await accounts(external_subject=subject, password=None)
+    token = identity_provider.token(subject, exp=datetime.now(UTC) + timedelta(days=36_500))
+    await _assert_unauthenticated(await _ask(idp_client, VIEWER, token), "lifetime exceeds")
 
 
 async def test_hs256_token_keyed_with_the_public_key_is_401(

@@ -65,6 +65,13 @@ def test_token_for_an_unknown_account_fails(database_url):
     assert result.stdout.count(".") < 2  # no token printed
 
 
+def test_token_longer_than_the_cap_is_refused(database_url):
+    result = _run(database_url, "token", "--user", "admin", "--hours", "876000")
+    assert result.returncode == 1
+    assert "at most" in result.stdout
+    assert result.stdout.count(".") < 2  # no token printed
+
+
 def test_audit_verify_checks_the_record(database_url):
     result = _run(database_url, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
