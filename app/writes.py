@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 # FERPA 34 CFR 99.10: a parent's request to inspect records is answered within 45 days.
 DATA_REQUEST_DAYS = 45
 MAX_GRANT = timedelta(days=365)
+# A grant records an interest from now on: a start in the past would make earlier reads look
+# covered in the record. The slack absorbs clocks of clients a little behind the server's.
+GRANT_START_SLACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,11 @@ async def create_grant(
     purpose = purpose.strip()
     if not purpose:
         raise WriteRefused("a grant needs its purpose", "PURPOSE_REQUIRED", "purpose")
+    now = datetime.now(UTC)
+    if starts_at < now - GRANT_START_SLACK:
+        raise WriteRefused("a grant cannot start in the past", "BACKDATED", "startsAt")
+    if starts_at > now + MAX_GRANT:
+        raise WriteRefused("a grant starts within a year", "TOO_FAR_AHEAD", "startsAt")
     if expires_at <= starts_at:
         raise WriteRefused("a grant must expire after it starts", "INVALID_PERIOD", "expiresAt")
     if expires_at - starts_at > MAX_GRANT:

@@ -321,14 +321,26 @@ async def test_expired_grant_releases_nothing(gql: Gql, db: asyncpg.Connection) 
         ("coordinator", "designee", {"purpose": "   "}, "PURPOSE_REQUIRED"),
         ("coordinator", "designee", {"expiresAt": _in(400)}, "TOO_LONG"),
         ("principal", "support", {"expiresAt": _in(-1)}, "INVALID_PERIOD"),
+        # A grant cannot cover reads made before it was recorded.
+        ("coordinator", "designee", {"startsAt": "2000-01-01T00:00:00Z"}, "BACKDATED"),
+        ("principal", "support", {"startsAt": _in(-1)}, "BACKDATED"),
+        ("coordinator", "designee", {"startsAt": _in(400), "expiresAt": _in(401)}, "TOO_FAR_AHEAD"),
+        # An account that does not exist is answered like an ineligible one.
+        ("coordinator", 2**62, {}, "INELIGIBLE_GRANTEE"),
     ],
 )
 async def test_grant_refusals(
-    gql: Gql, db: asyncpg.Connection, account: str, grantee: str, extra: dict[str, Any], code: str
+    gql: Gql,
+    db: asyncpg.Connection,
+    account: str,
+    grantee: str | int,
+    extra: dict[str, Any],
+    code: str,
 ) -> None:
     pupil = await _pick(db, "s.school_id = $1", await _school_a(db))
     before = await db.fetchval("SELECT count(*) FROM legitimate_interest_grant")
-    variables = grant_input(await _user_id(db, grantee), pupil, **extra)
+    grantee_id = grantee if isinstance(grantee, int) else await _user_id(db, grantee)
+    variables = grant_input(grantee_id, pupil, **extra)
     payload = (await gql(GRANT, as_user=account, variables=variables)).ok()
     assert [e["code"] for e in payload["grantLegitimateInterest"]["userErrors"]] == [code]
     assert await db.fetchval("SELECT count(*) FROM legitimate_interest_grant") == before
@@ -341,6 +353,32 @@ async def test_only_officials_grant(gql: Gql, db: asyncpg.Connection, account: s
     response = await gql(GRANT, as_user=account, variables=variables)
     assert response.data is None or response.data["grantLegitimateInterest"] is None
     assert response.errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_grant_target_elsewhere_is_answered_like_a_missing_one(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
+    """A coordinator learns nothing about ids outside their school: a student of another
+    school, of another district and an id that was never used get the same answer."""
+    school = await _school_a(db)
+    designee = await _user_id(db, "designee")
+    elsewhere = await _pick(
+        db,
+        "s.school_id <> $1 AND s.district_id = $2",
+        school,
+        await db.fetchval("SELECT district_id FROM school WHERE id = $1", school),
+    )
+    other_district = await _pick(
+        db, "s.district_id <> (SELECT district_id FROM school WHERE id = $1)", school
+    )
+    answers = []
+    for target in (elsewhere, other_district, 2**62):
+        response = await gql(GRANT, as_user="coordinator", variables=grant_input(designee, target))
+        answers.append(response.body)
+    for body in answers:
+        body.get("extensions", {}).pop("requestId", None)
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["data"]["grantLegitimateInterest"]["userErrors"][0]["code"] == "NOT_FOUND"
 
 
 async def test_principal_grants_support_a_school(gql: Gql, db: asyncpg.Connection) -> None:

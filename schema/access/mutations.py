@@ -68,8 +68,13 @@ class AccessMutation:
         viewer = await context.require_viewer()
         _, target = from_global_id(input.target_id, _TARGET_TYPES[input.scope])
         grantee = user_pk(input.grantee_id)
+        if not viewer.possible_mask & context.policy.write_mask("LegitimateInterestGrant"):
+            # Decided before the target is looked up: the answer does not depend on it.
+            raise Forbidden("you may not grant access", reason="no policy line allows it")
         try:
             async with context.db() as connection:
+                # A target that does not exist and one at a school where the viewer may not
+                # grant get the same answer: the mutation is no oracle for other schools' ids.
                 school_id = await writes.grant_target_school(
                     connection,
                     scope=input.scope.value,
@@ -78,24 +83,25 @@ class AccessMutation:
                 )
                 hit = context.write_hit("LegitimateInterestGrant", school_id=school_id)
                 if not hit:
-                    raise Forbidden(
-                        "you may not grant access at this school", reason="no policy line allows it"
+                    raise writes.WriteRefused(
+                        f"no such {input.scope.value}", "NOT_FOUND", "targetId"
                     )
                 roles = await writes.user_roles(
                     connection, user_id=grantee, district_id=viewer.district_id
                 )
-                if roles is None:
-                    raise writes.WriteRefused("no such user", "NOT_FOUND", "granteeId")
                 if hit & _ADMIN_BITS:
+                    rule = "staff or support of this school"
                     eligible = any(
                         role in GRANTEE_ROLES and school in (None, school_id)
-                        for role, school in roles
+                        for role, school in roles or ()
                     )
-                    rule = "staff or support of this school"
                 else:
-                    eligible = grantee == viewer.user_id or (Role.DESIGNEE, school_id) in roles
                     rule = "yourself or a designee at this school"
+                    eligible = grantee == viewer.user_id or (Role.DESIGNEE, school_id) in (
+                        roles or ()
+                    )
                 if not eligible:
+                    # An unknown user gets the same answer as an ineligible one.
                     raise writes.WriteRefused(
                         f"a grant here can only go to {rule}", "INELIGIBLE_GRANTEE", "granteeId"
                     )
