@@ -51,7 +51,8 @@ def _refused() -> BadInput:
 
 @lru_cache(maxsize=4)
 def _cipher(secret: str) -> AESSIV:
-    key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_VERSION).derive(
+    # 256 bits: AES-SIV's two AES-128 keys (AEAD_AES_SIV_CMAC_256), one for S2V, one for CTR.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_VERSION).derive(
         secret.encode()
     )
     return AESSIV(key)
@@ -90,7 +91,8 @@ class Cursors:
 
     def __init__(self, secret: str, list_name: str, order: str, viewer_id: int) -> None:
         self._cipher = _cipher(secret)
-        self._bound = [_VERSION, list_name.encode(), order.encode(), str(viewer_id).encode()]
+        # One associated-data item (each costs a CMAC pass); JSON keeps its parts apart.
+        self._bound = [orjson.dumps([_VERSION.decode(), list_name, order, viewer_id])]
 
     @classmethod
     def of(cls, context: Context, list_name: str, order: str, viewer: Viewer) -> Cursors:
