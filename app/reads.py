@@ -16,6 +16,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import cached_text
+from app.keyset import Column, Keyset
 from app.relations import RowScope
 
 STUDENT_COLUMNS = (
@@ -24,12 +25,25 @@ STUDENT_COLUMNS = (
     " s.enrollment_status, s.directory_opt_out, s.coppa_consent"
 )
 
-# Keyset orders: (SQL columns, the field each sorts by). Each ends in `id` so the order is total.
-STUDENT_ORDERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "NAME": ("s.last_name, s.first_name, s.id", ("lastName", "firstName")),
-    "GRADE_LEVEL": ("s.grade_level, s.last_name, s.first_name, s.id", ("gradeLevel", "lastName")),
-    "DATE_OF_BIRTH": ("s.date_of_birth, s.last_name, s.first_name, s.id", ("dateOfBirth",)),
+_ID = Column("s.id", "id")
+_NAME = (Column("s.last_name", "last_name"), Column("s.first_name", "first_name"), _ID)
+# Keyset orders: (the order, the fields it sorts by). Each ends in `id` so the order is total.
+STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
+    "NAME": (Keyset(*_NAME), ("lastName", "firstName")),
+    "GRADE_LEVEL": (
+        Keyset(Column("s.grade_level", "grade_level"), *_NAME),
+        ("gradeLevel", "lastName"),
+    ),
+    # `dateOfBirth` is a nullable field: its unknown dates sort last.
+    "DATE_OF_BIRTH": (
+        Keyset(Column("s.date_of_birth", "date_of_birth", nullable=True), *_NAME),
+        ("dateOfBirth",),
+    ),
 }
+# A class's roster, by name (`class_rosters`).
+ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
+# The district's record of disclosures, newest first.
+DISCLOSURE_ORDER = Keyset(Column("id", "id"), descending=True)
 
 
 @dataclass(frozen=True)
@@ -97,18 +111,18 @@ async def list_students(
     flt: StudentFilter,
     order: str,
     first: int,
-    after: int | None,
+    after: tuple[Any, ...] | None,
 ) -> Sequence[Row[Any]]:
-    """Up to `first + 1` students after the student `after` (the extra row says "more")."""
+    """Up to `first + 1` students after the sort key `after` (the extra row says "more")."""
     if scope.empty:
         return []
     params: dict[str, Any] = {"limit": first + 1}
     where = _where(scope, flt, params)
-    columns = STUDENT_ORDERS[order][0]
+    keyset = STUDENT_ORDERS[order][0]
     if after is not None:
-        params["after"] = after
-        where += f" AND ({columns}) > (SELECT {columns} FROM student s WHERE s.id = :after)"
-    sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {columns} LIMIT :limit"
+        where += f" AND {keyset.after(after, params)}"
+    order_by = keyset.order_by
+    sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {order_by} LIMIT :limit"
     return (await connection.execute(cached_text(sql), params)).all()
 
 
@@ -247,7 +261,7 @@ async def list_disclosures(
     student_id: int | None,
     viewer_id: int | None,
     first: int,
-    before: int | None,
+    after: tuple[Any, ...] | None,
 ) -> list[Row[Any]]:
     """The district's record of disclosures, newest first, by keyset pages (`first + 1` rows)."""
     params: dict[str, Any] = {"district_id": district_id, "limit": first + 1}
@@ -256,10 +270,12 @@ async def list_disclosures(
         if value is not None:
             conditions.append(f"{column} = :{column}")
             params[column] = value
-    if before is not None:
-        conditions.append("id < :before")
-        params["before"] = before
-    sql = f"SELECT * FROM disclosure WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT :limit"
+    if after is not None:
+        conditions.append(DISCLOSURE_ORDER.after(after, params))
+    where = " AND ".join(conditions)
+    sql = (
+        f"SELECT * FROM disclosure WHERE {where} ORDER BY {DISCLOSURE_ORDER.order_by} LIMIT :limit"
+    )
     return list((await connection.execute(cached_text(sql), params)).all())
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
+from app.keyset import Column, Keyset
 from app.models import Role
 from app.relations import RowScope, Viewer
 
@@ -882,18 +883,19 @@ async def audit_run(
 # --- Saved reports ----------------------------------------------------------------------------
 
 _SAVED_COLUMNS = "id, district_id, name, definition, created_by, created_at"
+SAVED_ORDER = Keyset(Column("name", "name"), Column("id", "id"))
 
 
 async def saved_reports(
-    *, connection: AsyncConnection, district_id: int, first: int, after: int | None
+    *, connection: AsyncConnection, district_id: int, first: int, after: tuple[Any, ...] | None
 ) -> Sequence[Row[Any]]:
-    """Up to `first + 1` saved reports of the district, by name, after the report `after`."""
+    """Up to `first + 1` saved reports of the district, by name, after the sort key `after`."""
     params: dict[str, Any] = {"district_id": district_id, "limit": first + 1}
     where = "district_id = :district_id"
     if after is not None:
-        params["after"] = after
-        where += " AND (name, id) > (SELECT name, id FROM saved_report WHERE id = :after)"
-    sql = f"SELECT {_SAVED_COLUMNS} FROM saved_report WHERE {where} ORDER BY name, id LIMIT :limit"  # noqa: S608 - fixed fragments
+        where += f" AND {SAVED_ORDER.after(after, params)}"
+    order = SAVED_ORDER.order_by
+    sql = f"SELECT {_SAVED_COLUMNS} FROM saved_report WHERE {where} ORDER BY {order} LIMIT :limit"  # noqa: S608 - fixed fragments
     return (await connection.execute(text(sql), params)).all()
 
 

@@ -27,7 +27,8 @@ from starlette.routing import Route
 from app import auth
 from app.config import get_settings
 from app.database import asyncpg_dsn, resolve_database_url
-from schema.relay import decode_cursor, encode_cursor, to_global_id
+from schema.cursors import Cursors
+from schema.relay import to_global_id
 
 # The teacher's current classes (first 20 by title) and the students enrolled in each today.
 _ROSTERS = """
@@ -49,7 +50,8 @@ WHERE student_id = ANY($1::bigint[]) AND class_id = ANY($2::bigint[])
 ORDER BY student_id, term_id, class_id, id
 """
 
-# A page of the students at the coordinator's schools, by name, keyset after a student.
+# A page of the students at the coordinator's schools, by name, keyset after a sort key (the
+# cursors are SchoolGraph's own, sealed and opened the same way).
 _DIRECTORY = """
 SELECT s.id, s.first_name, s.last_name, s.preferred_name, s.grade_level
 FROM student s JOIN app_user u ON u.id = $1
@@ -61,10 +63,7 @@ ORDER BY s.last_name, s.first_name, s.id
 LIMIT $2
 """
 _DIRECTORY_FIRST = _DIRECTORY.format(after="")
-_DIRECTORY_AFTER = _DIRECTORY.format(
-    after="AND (s.last_name, s.first_name, s.id)"
-    " > (SELECT last_name, first_name, id FROM student WHERE id = $3)"
-)
+_DIRECTORY_AFTER = _DIRECTORY.format(after="AND (s.last_name, s.first_name, s.id) > ($3, $4, $5)")
 PAGE = 1000
 
 
@@ -117,15 +116,16 @@ async def teacher_dashboard(pool: asyncpg.Pool, user_id: int, _: dict[str, Any])
 
 
 async def coordinator_paging(pool: asyncpg.Pool, user_id: int, variables: dict[str, Any]) -> Any:
-    after = decode_cursor(variables.get("after"))
+    cursors = Cursors(get_settings().jwt_secret, "students", "NAME", user_id)
+    after = cursors.open(variables.get("after"), 3)
     async with pool.acquire() as connection:
         if after is None:
             rows = await connection.fetch(_DIRECTORY_FIRST, user_id, PAGE + 1)
         else:
-            rows = await connection.fetch(_DIRECTORY_AFTER, user_id, PAGE + 1, after)
+            rows = await connection.fetch(_DIRECTORY_AFTER, user_id, PAGE + 1, *after)
     edges = [
         {
-            "cursor": encode_cursor(r["id"]),
+            "cursor": cursors.seal((r["last_name"], r["first_name"], r["id"])),
             "node": {
                 "id": to_global_id("Student", r["id"]),
                 "firstName": r["first_name"],

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from schema.errors import BadInput
 
 T = TypeVar("T")
-# Keys are PostgreSQL bigints; a larger number in an id or cursor is malformed, not a lookup.
+# Keys are PostgreSQL bigints; a larger number in an id is malformed, not a lookup.
 _MAX_KEY = 2**63 - 1
 
 
@@ -44,24 +44,6 @@ class Node:
     id: strawberry.ID
 
 
-# Cursors are opaque: they name the last row's id, never a value of it (a cursor must not reveal
-# a field the viewer may not read).
-def encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{pk}".encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        prefix, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != "c":
-            raise ValueError(prefix)
-        return _key(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"{cursor!r} is not a valid cursor") from exc
-
-
 def page_size(first: int | None, cap: int, default: int = 50) -> int:
     size = default if first is None else first
     if not 0 <= size <= cap:
@@ -70,17 +52,29 @@ def page_size(first: int | None, cap: int, default: int = 50) -> int:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+class Edge(Generic[T]):
+    # Sealed only when asked for (a page of a thousand edges may never ask).
+    cursor: str = strawberry.field(resolver=lambda root: root.sealed())
+    node: T
+    _seal: strawberry.Private[Callable[[T], str]]
+
+    def sealed(self) -> str:
+        return self._seal(self.node)
 
 
 @strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    _edges: strawberry.Private[Sequence[Edge[Any]]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self._edges[0].sealed() if self._edges else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return self._edges[-1].sealed() if self._edges else None
 
 
 @strawberry.type
@@ -99,20 +93,17 @@ def build_connection(
     rows: Sequence[T],
     *,
     first: int,
-    after: int | None,
-    key: Callable[[T], int],
+    after: object | None,
+    cursor: Callable[[T], str],
     count: Callable[[], Awaitable[int]] | None = None,
 ) -> Connection[T]:
-    """A page from `first + 1` fetched rows (the extra one only says there is a next page)."""
-    page = list(rows[:first])
-    edges = [Edge(cursor=encode_cursor(key(node)), node=node) for node in page]
+    """A page from `first + 1` fetched rows (the extra one only says there is a next page);
+    `cursor` seals a node's cursor (`schema.cursors`), `after` is the key the page follows."""
+    edges = [Edge(node=node, _seal=cursor) for node in rows[:first]]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(rows) > first,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            has_next_page=len(rows) > first, has_previous_page=after is not None, _edges=edges
         ),
         _count=count,
     )

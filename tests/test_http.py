@@ -283,7 +283,7 @@ async def test_invalid_cursor_is_400_and_masked(client, token_for):
     )
     assert response.status_code == 400
     [error] = response.json()["errors"]
-    assert error["message"] == "'%%%' is not a valid cursor"
+    assert error["message"] == "`after` is not a cursor this list gave you"
     assert not LEAKS.search(response.text), response.text
 
 

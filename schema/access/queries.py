@@ -20,8 +20,9 @@ from schema.access.types import (
     StudentAccess,
 )
 from schema.context import Context, Info
+from schema.cursors import Cursors
 from schema.errors import BadInput, Forbidden
-from schema.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+from schema.relay import Connection, build_connection, from_global_id, page_size
 from schema.students.types import Disclosure
 
 MAX_GRANTS = 500
@@ -180,7 +181,8 @@ class AccessQuery:
         if await _admin_schools(context) is not None:
             raise Forbidden("only district administrators read the district's record")
         size = page_size(first, context.settings.max_page_size)
-        cursor = decode_cursor(after)
+        cursors = Cursors.of(context, "disclosures", "NEWEST", viewer)
+        key = cursors.open(after, len(reads.DISCLOSURE_ORDER.columns))
         async with context.db() as connection:
             rows = await reads.list_disclosures(
                 connection=connection,
@@ -188,11 +190,14 @@ class AccessQuery:
                 student_id=from_global_id(student_id, "Student")[1] if student_id else None,
                 viewer_id=user_pk(viewer_id) if viewer_id else None,
                 first=size,
-                before=cursor,
+                after=key,
             )
         items = [Disclosure.from_row(r) for r in rows]
         return build_connection(
-            items, first=size, after=cursor, key=lambda d: from_global_id(d.id)[1]
+            items,
+            first=size,
+            after=key,
+            cursor=lambda d: cursors.seal((from_global_id(d.id)[1],)),
         )
 
 

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import text
 
+from app.keyset import Column, Keyset
 from schema.classes.types import Class
 from schema.context import Info
-from schema.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+from schema.cursors import Cursors
+from schema.relay import Connection, build_connection, from_global_id, page_size
 
 # Classes a viewer may list: those they teach or attend, their children's, every class at a
 # school where they are an official (or the whole district), and public listings.
@@ -20,6 +22,9 @@ _SCOPE = """
     OR EXISTS (SELECT 1 FROM enrollment e WHERE e.class_id = c.id
                AND e.student_id = ANY(:student_ids)))
 """
+
+
+ORDER = Keyset(Column("c.title", "title"), Column("c.id", "pk"))
 
 
 async def _scope_params(info: Info) -> dict[str, Any]:
@@ -52,25 +57,27 @@ class ClassQuery:
     ) -> Connection[Class]:
         context = info.context
         size = page_size(first, context.settings.max_page_size)
-        cursor = decode_cursor(after)
-        params = await _scope_params(info) | {"limit": size + 1, "after": cursor}
+        cursors = Cursors.of(context, "classes", "TITLE", await context.require_viewer())
+        key = cursors.open(after, len(ORDER.columns))
+        params = await _scope_params(info) | {"limit": size + 1}
         where = _SCOPE
         if mine:
             where += " AND c.id = ANY(:class_ids)"
         if school_id is not None:
             params["school"] = from_global_id(school_id, "School")[1]
             where += " AND c.school_id = :school"
-        if cursor is not None:
-            where += (
-                " AND (c.title, c.id) > (SELECT title, id FROM class_section WHERE id = :after)"
-            )
-        else:
-            params.pop("after")
-        sql = f"SELECT c.* FROM class_section c WHERE {where} ORDER BY c.title, c.id LIMIT :limit"
+        if key is not None:
+            where += f" AND {ORDER.after(key, params)}"
+        sql = (
+            f"SELECT c.* FROM class_section c WHERE {where} ORDER BY {ORDER.order_by} LIMIT :limit"
+        )
         async with context.db() as connection:
             rows = (await connection.execute(text(sql), params)).all()
         return build_connection(
-            [Class.from_row(r) for r in rows], first=size, after=cursor, key=lambda c: c.pk
+            [Class.from_row(r) for r in rows],
+            first=size,
+            after=key,
+            cursor=lambda c: cursors.seal(ORDER.key(c)),
         )
 
     @strawberry.field(name="class", description="A class the viewer may list; null otherwise.")

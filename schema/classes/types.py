@@ -9,7 +9,9 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from app import models
+from app.reads import ROSTER_ORDER
 from schema.context import Info
+from schema.cursors import Cursors
 from schema.people.types import StaffMember
 from schema.relay import Connection, Node, build_connection, page_size, to_global_id
 from schema.schools.types import School, Term
@@ -66,10 +68,18 @@ class Class(Node):
     async def students(self, info: Info, first: int | None = 50) -> Connection[StudentRef]:
         from schema.students.types import Student
 
-        size = page_size(first, info.context.settings.max_page_size)
-        rows = await info.context.loaders.roster(size).load(self.pk)
-        students = [Student.from_row(info.context, r) for r in rows]
-        return build_connection(students, first=size, after=None, key=lambda s: s.pk)
+        context = info.context
+        size = page_size(first, context.settings.max_page_size)
+        rows = await context.loaders.roster(size).load(self.pk)
+        students = [Student.from_row(context, r) for r in rows]
+        # A roster has no `after`: its cursors open nowhere, and say nothing either.
+        cursors = Cursors.of(context, "Class.students", "NAME", await context.require_viewer())
+        return build_connection(
+            students,
+            first=size,
+            after=None,
+            cursor=lambda s: cursors.seal(ROSTER_ORDER.key(s.row)),
+        )
 
 
 @strawberry.type(description="A student's enrollment in a class.")

@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse, Response
 from app import reports
 from app.relations import RowScope, Viewer
 from schema.context import Context, Info
+from schema.cursors import Cursors
 from schema.errors import BadInput, Forbidden, PublicError, Unauthenticated
-from schema.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+from schema.relay import Connection, build_connection, from_global_id, page_size
 from schema.reports.types import (
     ReadinessCategory,
     ReadinessIndicatorKind,
@@ -135,10 +136,11 @@ class ReportQuery:
         viewer = await context.require_viewer()
         require_report_scope(context, viewer)
         size = page_size(first, context.settings.max_page_size)
-        cursor = decode_cursor(after)
+        cursors = Cursors.of(context, "savedReports", "NAME", viewer)
+        key = cursors.open(after, len(reports.SAVED_ORDER.columns))
         async with context.db() as connection:
             rows = await reports.saved_reports(
-                connection=connection, district_id=viewer.district_id, first=size, after=cursor
+                connection=connection, district_id=viewer.district_id, first=size, after=key
             )
         saved = [SavedReport.from_row(row) for row in rows]
 
@@ -148,7 +150,13 @@ class ReportQuery:
                     connection=connection, district_id=viewer.district_id
                 )
 
-        return build_connection(saved, first=size, after=cursor, key=lambda s: s.pk, count=count)
+        return build_connection(
+            saved,
+            first=size,
+            after=key,
+            cursor=lambda s: cursors.seal((s.name, s.pk)),
+            count=count,
+        )
 
     @strawberry.field(description="A saved report view of the district; null if none.")
     async def saved_report(self, info: Info, id: strawberry.ID) -> SavedReport | None:

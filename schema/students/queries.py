@@ -8,14 +8,9 @@ import strawberry
 
 from app import reads
 from schema.context import Context, Info
+from schema.cursors import Cursors
 from schema.errors import Forbidden
-from schema.relay import (
-    Connection,
-    build_connection,
-    decode_cursor,
-    from_global_id,
-    page_size,
-)
+from schema.relay import Connection, build_connection, from_global_id, page_size
 from schema.students.types import Student
 
 
@@ -93,14 +88,16 @@ class StudentQuery:
         context = info.context
         viewer = await context.require_viewer()
         size = page_size(first, context.settings.max_page_size)
-        cursor = decode_cursor(after)
-        flt = _to_filter(context, filter)
         order = order_by.value
-        _require_readable(context, reads.STUDENT_ORDERS[order][1], "order")
+        keyset, fields = reads.STUDENT_ORDERS[order]
+        cursors = Cursors.of(context, "students", order, viewer)
+        key = cursors.open(after, len(keyset.columns))
+        flt = _to_filter(context, filter)
+        _require_readable(context, fields, "order")
         scope = context.scope(viewer)
         async with context.db() as connection:
             rows = await reads.list_students(
-                connection=connection, scope=scope, flt=flt, order=order, first=size, after=cursor
+                connection=connection, scope=scope, flt=flt, order=order, first=size, after=key
             )
 
         async def count() -> int:
@@ -108,7 +105,13 @@ class StudentQuery:
                 return await reads.count_students(connection=connection, scope=scope, flt=flt)
 
         students = [Student.from_row(context, row) for row in rows]
-        return build_connection(students, first=size, after=cursor, key=lambda s: s.pk, count=count)
+        return build_connection(
+            students,
+            first=size,
+            after=key,
+            cursor=lambda s: cursors.seal(keyset.key(s.row)),
+            count=count,
+        )
 
     @strawberry.field(description="A student the viewer is related to; null otherwise.")
     async def student(self, info: Info, id: strawberry.ID) -> Student | None:
