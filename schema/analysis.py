@@ -192,7 +192,7 @@ class _Analysis:
                     depth=measure.height,
                     limit=self.limits.max_depth,
                 )
-            if operation in self.costed:
+            if any(operation is costed for costed in self.costed):
                 costs.append(measure.cost)
             total.add(measure)
         if total.aliases > self.limits.max_aliases:

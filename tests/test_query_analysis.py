@@ -321,3 +321,31 @@ async def test_a_timed_out_request_records_no_disclosure(
     # Control: unhindered, the same request records what it shows.
     assert (await _as(impatient_client, token, query)).status_code == 200
     assert await db.fetchval("SELECT count(*) FROM disclosure") > disclosed
+
+
+# --- Production ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def production_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A production server: validation is not cached, anonymous callers get no introspection."""
+    settings = dataclasses.replace(SETTINGS, environment="production")
+    application = create_app(settings, database_url=database_url)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://schoolgraph.test") as c:
+            yield c
+
+
+async def test_production_analyses_before_validating_every_time(production_client, token_for):
+    refused = await _post(production_client, _fragment_bomb(10))
+    assert _error(refused)["extensions"]["code"] == "QUERY_TOO_LARGE"
+    introspection = "{ __schema { queryType { name } } }"
+    anonymous = await _post(production_client, introspection)
+    assert anonymous.status_code == 400
+    assert "introspection has been disabled" in anonymous.json()["errors"][0]["message"]
+    token = await token_for("admin")
+    signed_in = await production_client.post(
+        "/graphql", json={"query": introspection}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert signed_in.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
