@@ -51,6 +51,8 @@ class Settings:
     max_depth: int
     max_aliases: int
     max_tokens: int
+    # Rows a query may touch, by the cost model of schema/cost.py.
+    max_cost: int
     lockout_threshold: int
     statement_timeout_ms: int
     pool_size: int
@@ -91,6 +93,7 @@ def get_settings() -> Settings:
         max_depth=_env_int("SCHOOLGRAPH_MAX_DEPTH", 10),
         max_aliases=_env_int("SCHOOLGRAPH_MAX_ALIASES", 30),
         max_tokens=_env_int("SCHOOLGRAPH_MAX_TOKENS", 2000),
+        max_cost=_env_int("SCHOOLGRAPH_MAX_COST", 100_000),
         lockout_threshold=_env_int("SCHOOLGRAPH_LOCKOUT_THRESHOLD", 10),
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),

@@ -164,7 +164,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         context: Context = request.state.context
         errors: list[GraphQLError] = list(result.errors or [])
         status = None
-        if any(e.message == MASKED_MESSAGE for e in errors):
+        if any((e.extensions or {}).get("code") == "QUERY_TIMEOUT" for e in errors):
+            # A statement was cancelled, so the transaction is lost: nothing is kept or shown.
+            request.state.failed = True
+            status = 503
+            result.data = None
+        elif any(e.message == MASKED_MESSAGE for e in errors):
             # Something unexpected failed: roll back, answer nothing but the (masked) errors.
             request.state.failed = True
             status = 500

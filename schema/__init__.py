@@ -10,25 +10,22 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.tools import merge_types
 
 from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
+from schema.analysis import Limits, QueryAnalysis
 from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
-from schema.errors import should_mask
+from schema.errors import should_mask, timed_out
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.relay import Node
@@ -69,6 +66,8 @@ class RecordAndRedact(SchemaExtension):
         context = self.execution_context.context
         if not isinstance(context, Context) or result is None:
             return
+        if any(timed_out(e.original_error) for e in result.errors or ()):
+            return  # the transaction is lost, and the answer with it: nothing was disclosed
         await context.flush_disclosures()
         redactions = context.redactions
         if not redactions:
@@ -109,27 +108,22 @@ class ProductionHardening(SchemaExtension):
 
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
-    # The depth and alias limiters build a new validation rule class per instance, and the
-    # validation cache is keyed by the rule classes: made once here, the same rules go into every
-    # request (limiters made per request turned every validation into a cache miss).
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    limits = Limits.of(settings)
     # Factories, so that every request gets fresh extension instances (the parse and validation
-    # caches behind them are shared module-level LRU caches).
+    # caches behind them are shared module-level LRU caches, hit as long as the validation rules
+    # are the same classes in every request: the analysis is no rule, so they are).
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: AddValidationRules(limits),
         RecordAndRedact,
         lambda: MaskErrors(should_mask_error=should_mask),
     ]
-    # Validation results are cached per document, which would also cache an anonymous caller's
-    # refusal of introspection for everyone: production validates every time instead.
-    extensions.append(
-        ProductionHardening if settings.production else (lambda: ValidationCache(maxsize=256))
-    )
+    # Production adds a rule for anonymous callers first; validation results are cached per
+    # document, which would also cache an anonymous caller's refusal of introspection for
+    # everyone, so production validates every time instead.
+    if settings.production:
+        extensions.append(ProductionHardening)
+    extensions.append(lambda: QueryAnalysis(limits, cache=not settings.production))
     schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
     call_directly(schema)
     return schema

@@ -32,11 +32,27 @@ class BadInput(PublicError):
     code = "BAD_USER_INPUT"
 
 
+# PostgreSQL's SQLSTATE for a cancelled statement: `statement_timeout` (app.database) cancels
+# with it. Matched by code, as the message text follows the server's language.
+_QUERY_CANCELED = "57014"
+QUERY_TIMEOUT_MESSAGE = "The query ran longer than the server allows and was stopped."
+
+
+def timed_out(error: BaseException | None) -> bool:
+    """Did the database cancel one of the request's statements for taking too long?"""
+    return getattr(getattr(error, "orig", None), "sqlstate", None) == _QUERY_CANCELED
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask errors raised by our code unless they are public; keep GraphQL's own errors
     (syntax, validation, variable coercion), which explain the request, not the server."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
+        return False
+    if timed_out(original):
+        # Not a fault of the server's code: say what happened, without the SQL.
+        error.message = QUERY_TIMEOUT_MESSAGE
+        error.extensions = {"code": "QUERY_TIMEOUT"}
         return False
     if isinstance(original, PublicError):
         error.extensions = {**(error.extensions or {}), **original.extensions}

@@ -16,7 +16,6 @@ import pytest
 from app.asgi import create_app
 from app.auth import issue_token
 from app.config import get_settings
-from app.http import MASKED_MESSAGE
 from tests.factories import create_user, delete_user, login_state
 from tests.helpers import GraphQLResponse, nodes
 
@@ -323,7 +322,7 @@ async def impatient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
             yield c
 
 
-async def test_a_failed_request_is_masked_and_writes_nothing(impatient_client, db, accounts):
+async def test_a_timed_out_request_is_refused_and_writes_nothing(impatient_client, db, accounts):
     counted, blocked = await accounts(), await accounts()
     counted_name, blocked_name = await _username(db, counted), await _username(db, blocked)
     query = (
@@ -342,10 +341,10 @@ async def test_a_failed_request_is_masked_and_writes_nothing(impatient_client, d
     async with db.transaction():
         await db.execute("SELECT 1 FROM app_user WHERE id = $1 FOR UPDATE", blocked)
         response = await _post(impatient_client, query)
-    assert response.status_code == 500
+    assert response.status_code == 503
     body = response.json()
     assert body["data"] is None
-    assert [e["message"] for e in body["errors"]] == [MASKED_MESSAGE]
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TIMEOUT"]
     assert not LEAKS.search(response.text), response.text
     # The first login's failure was rolled back with the rest of the request.
     assert await login_state(db, counted) == (1, False)

@@ -1,0 +1,60 @@
+"""The cost model: how many rows one field of a query may touch.
+
+A query's cost is, summed over every path of the document, the product of the page sizes along
+it: `students(first: 1000) { edges { node { classes { id } } } }` touches 1,000 students and up
+to 1,000 x 8 classes, so it costs 1,000 + 8,000 = 9,000. A connection counts its `first` (its
+default when omitted, the page cap when above it, which the field refuses anyway); an unpaged list
+counts its weight below, a generous number of rows it holds for one parent; a single object
+counts one row. Relay's wrappers (`…Connection`, `…Edge`, `PageInfo`) hold no row of their own.
+
+    >>> multiplier("Student", "classes", "Class", page=None, page_cap=1000, is_list=True)
+    8
+"""
+
+from __future__ import annotations
+
+# Unpaged lists of objects: at most how many rows one parent holds, as seeded demo districts and
+# real ones have them (a student's enrollment history, a term's marks), rounded up. Every such
+# list of the schema is here (tests/test_query_analysis.py checks it).
+LIST_WEIGHTS: dict[str, int] = {
+    "Student.classes": 8,
+    "Student.enrollments": 16,
+    "Student.marks": 16,
+    "Student.guardians": 4,
+    "Student.readiness": 10,
+    "Portfolio.items": 20,
+    "Class.teachers": 3,
+    "Viewer.children": 5,
+    "Viewer.roles": 5,
+    "Query.schools": 50,
+    "Query.legitimateInterestGrants": 100,
+    "Query.dataRequests": 100,
+    "Report.cells": 100,
+    "ReportCell.dimensions": 5,
+    "StudentAccess.fields": 20,
+}
+# A list added to the schema without a weight of its own (the test above fails meanwhile).
+DEFAULT_WEIGHT = 10
+# What `first` is when neither the query nor the schema says (schema.relay.page_size).
+DEFAULT_PAGE = 50
+
+
+def holds_no_row(type_name: str) -> bool:
+    """Relay's connection types hold no row (their rows are the nodes), nor do a mutation's
+    `userErrors`, made in memory from its input."""
+    return type_name.endswith(("Connection", "Edge")) or type_name in ("PageInfo", "UserError")
+
+
+def multiplier(
+    parent: str, field: str, item: str, *, page: int | None, page_cap: int, is_list: bool
+) -> int:
+    """How many times the selection under `parent.field` (of type `item`, or a list of them) is
+    fetched for one `parent` row.
+
+    `page` is the field's `first` as the query resolves it (None for a field without `first`).
+    """
+    if page is not None:
+        return min(max(page, 0), page_cap)
+    if not is_list or holds_no_row(parent) or holds_no_row(item):
+        return 1
+    return LIST_WEIGHTS.get(f"{parent}.{field}", DEFAULT_WEIGHT)
