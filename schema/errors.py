@@ -32,6 +32,18 @@ class BadInput(PublicError):
     code = "BAD_USER_INPUT"
 
 
+class RateLimited(PublicError):
+    """Too many attempts; `retryAfter` says in how many seconds to try again (HTTP 429)."""
+
+    code = "RATE_LIMITED"
+
+
+class ServerBusy(PublicError):
+    """Refused at once rather than queued; `retryAfter` seconds (HTTP 503)."""
+
+    code = "SERVER_BUSY"
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask errors raised by our code unless they are public; keep GraphQL's own errors
     (syntax, validation, variable coercion), which explain the request, not the server."""
