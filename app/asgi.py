@@ -135,6 +135,7 @@ def create_app(
             await listener.close()
             await login_limiter.close()
             hashing.close()
+            endpoint.encodes.close()
             await engine.dispose()
 
     application = Starlette(
@@ -151,4 +152,5 @@ def create_app(
     )
     # The pools, for whoever needs to see how busy they are (tests, a future metrics gauge).
     application.state.hashing = hashing
+    application.state.encodes = endpoint.encodes
     return application

@@ -23,7 +23,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from app import auth, database, metrics
+from app import auth, database, encoding, metrics
 from app.config import Settings
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
@@ -77,6 +77,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.policy = policy
         self.login_limiter = login_limiter
         self.hashing = hashing
+        # One thread: orjson holds the GIL, so a second one would only interleave two encodes.
+        self.encodes = WorkerPool("encode", workers=1)
         self.authorization = authorization
 
     def encode_json(self, data: object) -> bytes:
@@ -190,7 +192,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             status = 401 if "UNAUTHENTICATED" in codes else 400
         if status:
             context.response.status_code = status
-        processed: GraphQLHTTPResponse = {"data": result.data}
+        # Strawberry encodes the response synchronously, on the loop (`encode_json`): a large
+        # `data` reaches it already encoded, off the loop.
+        processed: GraphQLHTTPResponse = {
+            "data": await encoding.encoded_if_large(result.data, self.encodes)
+        }
         if errors:
             processed["errors"] = [e.formatted for e in errors]
         extensions: dict[str, Any] = {"requestId": context.request_id}
