@@ -323,6 +323,21 @@ async def test_logins_go_on_when_redis_does_not_answer(
     async with _running(
         database_url, redis_url="redis://127.0.0.1:9/0", login_limit_per_address="1/minute"
     ) as application:
+        assert "does not answer: logins are not limited" in caplog.text  # said at start
         for _ in range(2):
             assert _failed(await _login(application, _unknown(), address="203.0.113.60"))
-    assert "not limited" in caplog.text or "let through" in caplog.text
+    assert caplog.text.count("attempt let through unlimited") == 2
+
+
+async def test_several_workers_without_redis_warn_at_start(
+    database_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    async with _running(database_url):
+        pass
+    assert "LOGIN RATE LIMITS ARE PER PROCESS: 4 workers" in caplog.text
+    caplog.clear()
+    if _redis_answers():
+        async with _running(database_url, redis_url=REDIS_URL):
+            pass
+        assert "PER PROCESS" not in caplog.text
