@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
@@ -24,6 +25,8 @@ from app import graphiql, metrics, policy_sync
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
+from app.login_limits import LoginLimiter
+from app.offload import WorkerPool
 from app.policy import load_policy
 from schema import create_schema
 from schema.reports.queries import export_csv
@@ -66,6 +69,21 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(_YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
+async def _check_login_limits(limiter: LoginLimiter) -> None:
+    """Say loudly at start when the login limits will not hold as configured."""
+    # WEB_CONCURRENCY: the worker count uvicorn and gunicorn read (and `schoolgraph serve` sets).
+    workers = int(os.environ.get("WEB_CONCURRENCY") or 1)
+    if not limiter.shared and workers > 1:
+        _log.warning(
+            "LOGIN RATE LIMITS ARE PER PROCESS: %d workers and no SCHOOLGRAPH_REDIS_URL, so a "
+            "client gets up to %d times the configured login attempts; set SCHOOLGRAPH_REDIS_URL",
+            workers,
+            workers,
+        )
+    if limiter.shared and not await limiter.ping():
+        _log.warning("Redis for the login rate limits does not answer: logins are not limited")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -76,11 +94,15 @@ def create_app(
     url = database_url or resolve_database_url(settings)
     engine = create_engine(url, settings)
     holder = PolicyHolder(load_policy(settings.policy_dir))
+    login_limiter = LoginLimiter.from_settings(settings)
+    hashing = WorkerPool("password-hash", workers=settings.hash_workers, queue=settings.hash_queue)
     endpoint = GraphQLEndpoint(
         create_schema(settings),
         settings=settings,
         engine=engine,
         policy=holder,
+        login_limiter=login_limiter,
+        hashing=hashing,
         authorization=authorization,
     )
 
@@ -105,14 +127,18 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
+        await _check_login_limits(login_limiter)
         _settle_garbage_collector()
         try:
             yield
         finally:
             await listener.close()
+            await login_limiter.close()
+            hashing.close()
+            endpoint.encodes.close()
             await engine.dispose()
 
-    return Starlette(
+    application = Starlette(
         routes=[
             Route("/graphql", _GraphQLRoute(endpoint), methods=["GET", "POST"]),
             Route("/reports/export.csv", export_report, methods=["GET"]),
@@ -124,3 +150,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # The pools, for whoever needs to see how busy they are (tests, a future metrics gauge).
+    application.state.hashing = hashing
+    application.state.encodes = endpoint.encodes
+    return application

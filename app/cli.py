@@ -7,6 +7,7 @@ embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwis
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from datetime import timedelta
@@ -103,6 +104,8 @@ def serve(
     console.print(
         f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at http://{host}:{port}/graphql"
     )
+    # Each worker reads it to warn when its login limits are not shared (app.asgi).
+    os.environ["WEB_CONCURRENCY"] = str(workers)
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,

@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _cores() -> int:
+    """CPUs this process may run on (a container's or `taskset`'s limit, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _development_secret(home: Path) -> str:
     """A random HS256 secret kept under `.schoolgraph/` so server and CLI tokens agree."""
     path = home / "jwt-secret"
@@ -59,6 +64,14 @@ class Settings:
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
     # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
     policy_dir: Path = PROJECT_ROOT / "policies"
+    # Login protection (docs/login-protection.md): limits in the `limits` notation, counted in
+    # Redis when a URL is given (needed with several processes), else in this process's memory.
+    login_limit_per_address: str = "100/minute"
+    login_limit_per_username: str = "20/minute"
+    redis_url: str | None = None
+    # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
+    hash_workers: int = field(default_factory=_cores)
+    hash_queue: int = 16
 
     @property
     def production(self) -> bool:
@@ -98,6 +111,13 @@ def get_settings() -> Settings:
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
         policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
+        login_limit_per_address=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_ADDRESS")
+        or "100/minute",
+        login_limit_per_username=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_USERNAME")
+        or "20/minute",
+        redis_url=os.environ.get("SCHOOLGRAPH_REDIS_URL") or None,
+        hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
+        hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

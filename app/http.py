@@ -23,14 +23,18 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from app import auth, database, metrics
+from app import auth, database, encoding, metrics
 from app.config import Settings
+from app.login_limits import LoginLimiter
+from app.offload import WorkerPool
 from app.policy import CASBIN_CALLS, CompiledPolicy
 from schema.context import Context
 
 MASKED_MESSAGE = "Unexpected error."
 # GraphQL over HTTP: a client that accepts this media type gets it (and 4xx for invalid requests).
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# Errors that only say "not now": alone in a response, they set its status and `Retry-After`.
+_TRY_LATER = {"RATE_LIMITED": 429, "SERVER_BUSY": 503}
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         settings: Settings,
         engine: AsyncEngine,
         policy: PolicyHolder,
+        login_limiter: LoginLimiter,
+        hashing: WorkerPool,
         authorization: bool = True,
     ) -> None:
         # GraphiQL is served by our own page (app.graphiql); Strawberry's loads from a CDN.
@@ -69,6 +75,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.settings = settings
         self.engine = engine
         self.policy = policy
+        self.login_limiter = login_limiter
+        self.hashing = hashing
+        # One thread: orjson holds the GIL, so a second one would only interleave two encodes.
+        self.encodes = WorkerPool("encode", workers=1)
         self.authorization = authorization
 
     def encode_json(self, data: object) -> bytes:
@@ -109,6 +119,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             policy=self.policy.current,
             engine=self.engine,
             subject=subject,
+            login_limiter=self.login_limiter,
+            hashing=self.hashing,
             authorization=self.authorization,
         )
         request.state.context = context
@@ -174,6 +186,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             request.state.failed = True
             status = 500
             result.data = None
+        elif (try_later := _try_later(result.data, errors)) is not None:
+            status, retry_after = try_later
+            context.response.headers["Retry-After"] = str(retry_after)
+            request.state.failed = result.data is None
         elif result.data is None and errors:
             # Nothing answered, so nothing is written (no disclosure of data never shown).
             request.state.failed = True
@@ -181,7 +197,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             status = 401 if "UNAUTHENTICATED" in codes else 400
         if status:
             context.response.status_code = status
-        processed: GraphQLHTTPResponse = {"data": result.data}
+        # Strawberry encodes the response synchronously, on the loop (`encode_json`): a large
+        # `data` reaches it already encoded, off the loop.
+        processed: GraphQLHTTPResponse = {
+            "data": await encoding.encoded_if_large(result.data, self.encodes)
+        }
         if errors:
             processed["errors"] = [e.formatted for e in errors]
         extensions: dict[str, Any] = {"requestId": context.request_id}
@@ -192,6 +212,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             extensions["casbinCalls"] = CASBIN_CALLS.calls - request.state.casbin_calls
         processed["extensions"] = extensions
         return processed
+
+
+def _try_later(data: dict[str, Any] | None, errors: list[GraphQLError]) -> tuple[int, int] | None:
+    """`(status, seconds)` when the response says nothing but "try again later": every error is
+    a RATE_LIMITED or SERVER_BUSY refusal and no field has a value."""
+    if not errors or (data and any(value is not None for value in data.values())):
+        return None
+    extensions = [e.extensions or {} for e in errors]
+    codes = [x.get("code") for x in extensions]
+    if not all(code in _TRY_LATER for code in codes):
+        return None
+    status = max(_TRY_LATER[str(code)] for code in codes)
+    return status, max(int(x.get("retryAfter", 1)) for x in extensions)
 
 
 def _has_nul(value: Any) -> bool:

@@ -13,6 +13,10 @@ _HELP = {
     "schoolgraph_sql_statements_total": "SQL statements sent by GraphQL requests",
     "schoolgraph_disclosures_total": "Disclosure rows written",
     "schoolgraph_redacted_fields_total": "Field values withheld by policy",
+    "schoolgraph_password_verifications_total": "Password hashes verified (in worker threads)",
+    "schoolgraph_login_rate_limited_total": "Login attempts refused by a rate limit",
+    "schoolgraph_login_busy_total": "Login attempts refused because the hash queue was full",
+    "schoolgraph_login_limit_errors_total": "Login attempts let through: limit storage failed",
 }
 
 

@@ -20,6 +20,8 @@ from strawberry.types import Info as _Info
 from app import disclosures
 from app.auth import TokenSubject
 from app.config import Settings
+from app.login_limits import LoginLimiter
+from app.offload import WorkerPool
 from app.policy import CompiledPolicy, pairs_of
 from app.relations import RowScope, Viewer, load_viewer
 from app.writes import Actor
@@ -58,6 +60,9 @@ class Context:
     policy: CompiledPolicy
     engine: AsyncEngine
     subject: TokenSubject | None
+    login_limiter: LoginLimiter
+    # Password hashes run here, off the event loop.
+    hashing: WorkerPool
     # Off only in the benchmark's own entry point, to measure what authorization costs.
     authorization: bool = True
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -32,6 +32,18 @@ class BadInput(PublicError):
     code = "BAD_USER_INPUT"
 
 
+class RateLimited(PublicError):
+    """Too many attempts; `retryAfter` says in how many seconds to try again (HTTP 429)."""
+
+    code = "RATE_LIMITED"
+
+
+class ServerBusy(PublicError):
+    """Refused at once rather than queued; `retryAfter` seconds (HTTP 503)."""
+
+    code = "SERVER_BUSY"
+
+
 # PostgreSQL's SQLSTATE for a cancelled statement: `statement_timeout` (app.database) cancels
 # with it. Matched by code, as the message text follows the server's language.
 _QUERY_CANCELED = "57014"

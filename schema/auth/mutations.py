@@ -6,7 +6,10 @@ import datetime
 
 import strawberry
 
-from app import auth
+from app import auth, metrics
+from app.login_limits import RateLimited
+from app.offload import PoolBusy
+from schema import errors
 from schema.context import Info
 from schema.errors import UserError
 
@@ -28,16 +31,32 @@ class LoginPayload:
 class AuthMutation:
     @strawberry.mutation(
         description="Sign in with a username and password; returns a bearer "
-        "token. Ten failed attempts lock the account."
+        "token. Ten failed attempts lock the account. Null, with a RATE_LIMITED error and "
+        "`retryAfter` seconds, after too many attempts from one address or for one username."
     )
-    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
-        settings = info.context.settings
-        async with info.context.db() as connection:
-            try:
-                user_id = await auth.login(connection, input.username, input.password, settings)
-            except auth.LoginFailed as exc:
-                # The failure count must be kept: the request commits, it does not roll back.
-                return LoginPayload(user_errors=[UserError(message=str(exc), code="LOGIN_FAILED")])
+    async def login(self, info: Info, input: LoginInput) -> LoginPayload | None:
+        # Nullable: a refused attempt nulls this field only, so that the failures counted by
+        # other logins of the same request are still committed (the lockout counts them).
+        context = info.context
+        settings = context.settings
+        client = context.request.client
+        try:
+            # Before any look-up: a refused attempt costs no hash.
+            await context.login_limiter.admit(
+                address=client.host if client else None, username=input.username
+            )
+            async with context.db() as connection:
+                user_id = await auth.login(
+                    connection, input.username, input.password, settings, hashing=context.hashing
+                )
+        except auth.LoginFailed as exc:
+            # The failure count must be kept: the request commits, it does not roll back.
+            return LoginPayload(user_errors=[UserError(message=str(exc), code="LOGIN_FAILED")])
+        except RateLimited as exc:
+            raise errors.RateLimited(str(exc), retryAfter=exc.retry_after) from exc
+        except PoolBusy as exc:
+            metrics.add("schoolgraph_login_busy_total")
+            raise errors.ServerBusy(str(exc), retryAfter=exc.retry_after) from exc
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
             seconds=settings.token_ttl_seconds
         )
