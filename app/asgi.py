@@ -15,15 +15,18 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from app import graphiql, metrics, policy_sync
+from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
+from app.http_errors import MaskFailures
 from app.policy import load_policy
 from schema import create_schema
 from schema.reports.queries import export_csv
@@ -123,4 +126,8 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(MaskFailures),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
     )

@@ -54,6 +54,10 @@ class Settings:
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
     # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
     policy_dir: Path = PROJECT_ROOT / "policies"
+    # Largest request body accepted: a large document with its variables fits many times over.
+    max_body_bytes: int = 1024 * 1024
+    # How long a request waits for a pooled connection before it answers 503.
+    pool_timeout_seconds: float = 30.0
 
     @property
     def production(self) -> bool:
@@ -91,4 +95,6 @@ def get_settings() -> Settings:
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
         policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
+        max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
+        pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
     )

@@ -11,7 +11,6 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -20,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
@@ -28,7 +28,7 @@ from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
-from schema.errors import should_mask
+from schema.errors import CodedErrors, give_codes, log_errors
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.relay import Node
@@ -107,6 +107,18 @@ class ProductionHardening(SchemaExtension):
             error.message = _SUGGESTION.sub("", error.message)
 
 
+class Schema(strawberry.Schema):
+    """Strawberry's schema, with errors logged our way: one line per expected error, a
+    traceback per unexpected one (Strawberry logs a traceback for every error)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        give_codes(errors)
+        context = execution_context.context if execution_context else None
+        log_errors(errors, context.request_id if isinstance(context, Context) else None)
+
+
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
     # The depth and alias limiters build a new validation rule class per instance, and the
@@ -123,13 +135,13 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: AddValidationRules(limits),
         RecordAndRedact,
-        lambda: MaskErrors(should_mask_error=should_mask),
+        CodedErrors,
     ]
     # Validation results are cached per document, which would also cache an anonymous caller's
     # refusal of introspection for everyone: production validates every time instead.
     extensions.append(
         ProductionHardening if settings.production else (lambda: ValidationCache(maxsize=256))
     )
-    schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
+    schema = Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
     call_directly(schema)
     return schema
