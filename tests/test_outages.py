@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -148,13 +149,19 @@ async def test_database_down_on_the_csv_export_is_a_masked_503(down_app, token_f
 # --- Connections terminated mid-request -------------------------------------------------------
 
 
-async def test_connection_terminated_in_a_resolver_is_a_masked_503(client, db, account):
+async def test_connection_terminated_in_a_resolver_is_a_masked_503(client, db, account, caplog):
+    caplog.set_level(logging.INFO, logger="schoolgraph.errors")
     async with db.transaction():
         await db.execute("SELECT 1 FROM app_user WHERE username = $1 FOR UPDATE", account)
         request = asyncio.create_task(_post(client, _login(account)))
         await _terminate_when_waiting(db)
         response = await request
     assert_unavailable(response)
+    # The log has what the response may not show: the traceback, under the same request id.
+    [record] = [r for r in caplog.records if r.name == "schoolgraph.errors"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert record.__dict__["request_id"] == response.json()["extensions"]["requestId"]
     # The server recovers: the next request gets a fresh connection.
     assert (await _post(client, _login(account))).status_code == 200
 
