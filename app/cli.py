@@ -91,6 +91,7 @@ def serve(
     """Migrate, seed the demo district if the database is empty, and serve GraphQL."""
     import uvicorn
 
+    from app import logs
     from app import migrate as migrations
     from app.seed import seed as run_seed
 
@@ -110,6 +111,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=logs.config(),
         access_log=False,
     )
 
