@@ -156,6 +156,12 @@ class CodedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return masked(error)
 
+    def on_operation(self) -> Iterator[None]:
+        # GraphQL's grammar has no empty selection set (`{}`); graphql-core accepts one by
+        # default, and the depth limiter then fails on it.
+        self.execution_context.parse_options["allow_empty_selection_sets"] = False
+        yield from super().on_operation()
+
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         # Whether a name was given is private to the context (its public `operation_name`
@@ -179,7 +185,7 @@ def log_errors(errors: list[GraphQLError], request_id: str | None) -> None:
                 "unexpected error code=%s request_id=%s path=%s",
                 code,
                 request_id,
-                _path(error),
+                _path(error) or "-",
                 exc_info=original,
                 extra={"code": code, "request_id": request_id},
             )
@@ -191,11 +197,12 @@ def log_refusal(
     code: str | None, message: str, request_id: str | None, *, path: str | None = None
 ) -> None:
     """The one line an expected error leaves: code, request id, path and message."""
+    where = f" path={path}" if path else ""
     log.info(
-        "refused code=%s request_id=%s path=%s message=%r",
+        "refused code=%s request_id=%s%s message=%r",
         code,
         request_id,
-        path,
+        where,
         message,
         extra={"code": code, "request_id": request_id},
     )
