@@ -158,8 +158,10 @@ class CodedErrors(MaskErrors):
 
     def on_operation(self) -> Iterator[None]:
         # GraphQL's grammar has no empty selection set (`{}`); graphql-core accepts one by
-        # default, and the depth limiter then fails on it.
-        self.execution_context.parse_options["allow_empty_selection_sets"] = False
+        # default, and the depth limiter then fails on it. (Strawberry's type of the options
+        # names only `max_tokens`; graphql-core's `parse` takes this one too.)
+        options = self.execution_context.parse_options
+        options["allow_empty_selection_sets"] = False  # type: ignore[typeddict-unknown-key]
         yield from super().on_operation()
 
     def on_validate(self) -> Iterator[None]:
