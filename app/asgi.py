@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -26,7 +27,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
-from app.http_errors import MaskFailures
+from app.http_errors import MaskFailures, http_exception
 from app.policy import load_policy
 from schema import create_schema
 from schema.reports.queries import export_csv
@@ -127,6 +128,7 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
         middleware=[
             Middleware(MaskFailures),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),

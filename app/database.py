@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -162,7 +163,9 @@ def is_unavailable(error: BaseException) -> bool:
         if isinstance(
             cause,
             exc.TimeoutError  # no pooled connection came free in time
-            | OSError  # refused, reset, unreachable, timed out while connecting
+            | ConnectionError  # refused, reset, aborted
+            | TimeoutError  # the server did not answer the connection in time
+            | socket.gaierror  # its host name does not resolve
             | asyncpg.PostgresConnectionError
             | asyncpg.ConnectionDoesNotExistError,
         ):

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -139,6 +141,14 @@ def result_status(
     if not answered and errors:
         return (401 if "UNAUTHENTICATED" in codes else 400), {}
     return None, {}
+
+
+async def http_exception(request: Request, error: Exception) -> Response:
+    """Starlette's refusals (unknown path, method not allowed) as JSON with a code."""
+    if not isinstance(error, HTTPException):  # registered for HTTPException only
+        raise error
+    refused = RequestRefused(error.status_code, error.detail, headers=error.headers)
+    return refusal(refused, request_id(request.scope))
 
 
 class MaskFailures:

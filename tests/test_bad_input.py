@@ -337,3 +337,20 @@ async def test_invalid_content_length_is_400(small_app):
             headers={"content-type": "application/json", "content-length": "ten"},
         )
     assert_refused(response, 400, "BAD_REQUEST")
+
+
+# --- Outside GraphQL --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("PUT", "/graphql", 405, "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/reports/export.csv", 405, "METHOD_NOT_ALLOWED"),
+        ("GET", "/nothing-here", 404, "NOT_FOUND"),
+    ],
+)
+async def test_unknown_paths_and_methods_answer_json_with_a_code(
+    client, method, path, status, code
+):
+    assert_refused(await client.request(method, path), status, code)
