@@ -16,15 +16,19 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from app import graphiql, metrics, policy_sync
+from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
+from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import load_policy
@@ -113,8 +117,9 @@ def create_app(
         try:
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except Exception:  # any failure means "not ready"; the reason goes to the log
-            _log.exception("readiness check failed")
+        except Exception as error:  # any failure means "not ready"
+            # One line, not a traceback: a probe asks every few seconds all through an outage.
+            _log.warning("not ready: %s: %s", type(error).__name__, error)
             return JSONResponse({"ready": False}, status_code=503)
         return JSONResponse({"ready": True})
 
@@ -149,6 +154,11 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+        middleware=[
+            Middleware(MaskFailures),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
     )
     # The pools, for whoever needs to see how busy they are (tests, a future metrics gauge).
     application.state.hashing = hashing

@@ -135,6 +135,19 @@ def _check_lifetime(claims: dict[str, object], settings: Settings) -> None:
         )
 
 
+# Ids are PostgreSQL bigints: a `sub` outside their range names no one (and must not reach SQL).
+_MAX_ID = 2**63 - 1
+
+
+def _user_id(sub: object) -> int:
+    if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit():
+        raise ValueError("the subject is not a user id")
+    user_id = int(sub)
+    if not 0 < user_id <= _MAX_ID:
+        raise ValueError("the subject is not a user id")
+    return user_id
+
+
 def verify_token(token: str, settings: Settings) -> TokenSubject:
     try:
         header = jwt.get_unverified_header(token)
@@ -153,7 +166,7 @@ def verify_token(token: str, settings: Settings) -> TokenSubject:
                 options=options,
             )
             _check_lifetime(claims, settings)
-            return TokenSubject(user_id=int(claims["sub"]), external_subject=None)
+            return TokenSubject(user_id=_user_id(claims["sub"]), external_subject=None)
         if algorithm in EXTERNAL_ALGORITHMS and settings.jwks_url:
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
             claims = jwt.decode(

@@ -92,6 +92,7 @@ def serve(
     """Migrate, seed the demo district if the database is empty, and serve GraphQL."""
     import uvicorn
 
+    from app import logs
     from app import migrate as migrations
     from app.seed import seed as run_seed
 
@@ -113,6 +114,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=logs.config(),
         access_log=False,
     )
 

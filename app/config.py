@@ -72,6 +72,10 @@ class Settings:
     # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
     hash_workers: int = field(default_factory=_cores)
     hash_queue: int = 16
+    # Largest request body accepted: a large document with its variables fits many times over.
+    max_body_bytes: int = 1024 * 1024
+    # How long a request waits for a pooled connection before it answers 503.
+    pool_timeout_seconds: float = 30.0
 
     @property
     def production(self) -> bool:
@@ -118,6 +122,8 @@ def get_settings() -> Settings:
         redis_url=os.environ.get("SCHOOLGRAPH_REDIS_URL") or None,
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
+        max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
+        pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from sqlalchemy import TextClause, event, text
+from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app import embedded
@@ -113,6 +114,7 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=False,
+        pool_timeout=settings.pool_timeout_seconds,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
@@ -122,6 +124,58 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
+
+
+# --- Outages ---------------------------------------------------------------------------------
+
+# SQLSTATEs that say "the database cannot serve now, try again": connection exceptions (class 08),
+# shutdown or start-up (57P01-57P03), too many connections, and the transaction conflicts that a
+# retry resolves (serialization failure, deadlock).
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01"})
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, what SQLAlchemy wrapped (`orig`) and what it was raised from, once each."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "orig", None), current.__cause__, current.__context__):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Did this fail because the database cannot be reached or cannot serve right now?
+
+    ```python
+    except Exception as error:
+        status = 503 if is_unavailable(error) else 500
+    ```
+    """
+    for cause in _chain(error):
+        if isinstance(cause, exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(
+            cause,
+            exc.TimeoutError  # no pooled connection came free in time
+            | ConnectionError  # refused, reset, aborted
+            | TimeoutError  # the server did not answer the connection in time
+            | socket.gaierror  # its host name does not resolve
+            | asyncpg.PostgresConnectionError
+            | asyncpg.ConnectionDoesNotExistError,
+        ):
+            return True
+        if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
+            return True
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES):
+            return True
+    return False
 
 
 @asynccontextmanager

@@ -2,8 +2,9 @@
 
 One request is one transaction: the context opens it on the first statement, and `run` commits it
 (after appending the request's disclosures) once the response is built. It rolls back instead
-when the request answered no data, or when anything unexpected failed — then the caller gets a 500
-and no data, so nothing is shown that was not recorded (a commit that fails is a 500 too).
+when the request answered no data, or when anything unexpected failed — then the caller gets a
+masked 500 (503 when the database is unavailable) and no data, so nothing is shown that was not
+recorded (a commit that fails is answered the same way). Statuses and codes: app/http_errors.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -25,30 +26,31 @@ from strawberry.types import ExecutionResult
 
 from app import auth, database, encoding, metrics
 from app.config import Settings
+from app.http_errors import (
+    RequestRefused,
+    error_response,
+    failure,
+    refusal,
+    request_id,
+    result_status,
+    try_later_status,
+)
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import CASBIN_CALLS, CompiledPolicy
 from schema.context import Context
+from schema.errors import MASKED_MESSAGE, masked
 
-MASKED_MESSAGE = "Unexpected error."
+__all__ = ["MASKED_MESSAGE", "GraphQLEndpoint", "PolicyHolder"]
 # GraphQL over HTTP: a client that accepts this media type gets it (and 4xx for invalid requests).
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-# Errors that only say "not now": alone in a response, they set its status and `Retry-After`.
-_TRY_LATER = {"RATE_LIMITED": 429, "SERVER_BUSY": 503}
 
 _log = logging.getLogger(__name__)
 
 
-class AuthenticationFailed(Exception):
-    pass
-
-
-def _unauthenticated(message: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
+class AuthenticationFailed(RequestRefused):
+    def __init__(self, message: str) -> None:
+        super().__init__(401, message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 class PolicyHolder:
@@ -84,21 +86,34 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses what `json` lets through to fail later: invalid UTF-8, lone surrogates
+        # (which PostgreSQL cannot store) and nesting deeper than 1,024 (a RecursionError).
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise RequestRefused(400, f"the request body is not valid JSON: {exc}") from exc
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = request_id(scope)
         if scope["type"] != "http":
-            await json_error("only HTTP is served here", 400)(scope, receive, send)
+            await error_response(
+                "only HTTP is served here", 400, code="BAD_REQUEST", request_id=rid
+            )(scope, receive, send)
             return
         response: Response
         try:
             response = await self.run(Request(scope, receive))
-        except AuthenticationFailed as exc:
-            response = _unauthenticated(str(exc))
-        except HTTPException as exc:  # malformed JSON, wrong method, no query, ...
+        except HTTPException as exc:  # wrong method, no query, unknown operation name, ...
             if isinstance(exc.__cause__, InvalidOperationTypeError) and scope["method"] == "GET":
                 # GraphQL over HTTP: a mutation must not run on a safe method; 405, not 400.
-                response = json_error(exc.reason, 405, headers={"Allow": "POST"})
+                response = refusal(RequestRefused(405, exc.reason, headers={"Allow": "POST"}), rid)
             else:
-                response = json_error(exc.reason, exc.status_code)
+                response = refusal(RequestRefused(exc.status_code, exc.reason), rid)
+        except RequestRefused as refused:  # bad token, body too large or not JSON, ...
+            response = refusal(refused, rid)
+        except Exception as error:  # raised outside the resolvers: never shown as it is
+            response = failure(error, rid)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -122,18 +137,36 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             login_limiter=self.login_limiter,
             hashing=self.hashing,
             authorization=self.authorization,
+            request_id=request_id(request.scope),
         )
         request.state.context = context
         request.state.statements = database.start_counting()
         request.state.casbin_calls = CASBIN_CALLS.calls
         return context
 
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        # A repeated parameter would arrive as a list, which no GraphQL field accepts.
+        for name in ("query", "variables", "operationName", "extensions"):
+            if len(params.getlist(name)) > 1:
+                raise RequestRefused(400, f"`{name}` may be given once")
+        return super().parse_query_params(params)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # The body, `variables` and `extensions` are objects (a list is a batch, which Strawberry
+        # refuses clearly); Strawberry would take a scalar body for an object (a 500).
+        value = self.decode_json(data)
+        if not isinstance(value, dict | list):
+            raise RequestRefused(400, "a JSON object was expected")
+        return value
+
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise RequestRefused(400, "`operationName` must be a string or null")
             if _has_nul(item.query) or _has_nul(item.variables):
                 # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
-                raise HTTPException(400, "text may not contain NUL characters")
+                raise RequestRefused(400, "text may not contain NUL characters")
         return data
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
@@ -146,18 +179,29 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 root_value=UNSET if root_value is None else root_value,
             )
         except BaseException:
-            await self._finish(request, commit=False)
+            await self._roll_back(request)
             raise
         failed = getattr(request.state, "failed", False)
         try:
             await self._finish(request, commit=not failed)
-        except Exception:
-            # The answer was built but what it disclosed or wrote was not recorded: show nothing.
-            _log.exception("could not end the request's transaction")
-            return json_error(MASKED_MESSAGE, 500)
+        except Exception as error:
+            if not failed:
+                # The answer was built but what it disclosed or wrote was not recorded: show
+                # nothing.
+                return failure(error, request_id(request.scope))
+            # Nothing was to be kept and the answer shows nothing: a failed rollback changes
+            # neither (the server ends the transaction with the connection).
+            _log.warning("could not roll back: %s", type(error).__name__)
         if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
         return response
+
+    async def _roll_back(self, request: Request) -> None:
+        """End a request that raised; the exception it raised is the one to report."""
+        try:
+            await self._finish(request, commit=False)
+        except Exception as error:
+            _log.warning("could not roll back: %s", type(error).__name__)
 
     async def _finish(self, request: Request, *, commit: bool) -> None:
         context: Context | None = getattr(request.state, "context", None)
@@ -174,29 +218,25 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         context: Context = request.state.context
-        errors: list[GraphQLError] = list(result.errors or [])
-        status = None
-        if any((e.extensions or {}).get("code") == "QUERY_TIMEOUT" for e in errors):
-            # A statement was cancelled, so the transaction is lost: nothing is kept or shown.
-            request.state.failed = True
-            status = 503
-            result.data = None
-        elif any(e.message == MASKED_MESSAGE for e in errors):
-            # Something unexpected failed: roll back, answer nothing but the (masked) errors.
-            request.state.failed = True
-            status = 500
-            result.data = None
-        elif (try_later := _try_later(result.data, errors)) is not None:
-            status, retry_after = try_later
-            context.response.headers["Retry-After"] = str(retry_after)
+        # Masked again here: errors raised outside the resolvers (an extension's hook, such as
+        # recording the disclosures) never passed through the schema's masking.
+        errors: list[GraphQLError] = [masked(e) for e in result.errors or []]
+        status, headers = result_status(errors, answered=result.data is not None)
+        later = None if status and status >= 500 else try_later_status(result.data, errors)
+        if later is not None:
+            # Only "not now" (a rate limit, a full hash queue): what the other fields did, such
+            # as failed logins counted towards a lockout, is kept.
+            status, headers = later
             request.state.failed = result.data is None
-        elif result.data is None and errors:
-            # Nothing answered, so nothing is written (no disclosure of data never shown).
+        elif status:
+            # Failed or answered nothing: roll back (no disclosure of data never shown), and
+            # after a failure show nothing but the (masked) errors.
             request.state.failed = True
-            codes = {(e.extensions or {}).get("code") for e in errors}
-            status = 401 if "UNAUTHENTICATED" in codes else 400
+            if status >= 500:
+                result.data = None
         if status:
             context.response.status_code = status
+            context.response.headers.update(headers)
         # Strawberry encodes the response synchronously, on the loop (`encode_json`): a large
         # `data` reaches it already encoded, off the loop.
         processed: GraphQLHTTPResponse = {
@@ -214,19 +254,6 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return processed
 
 
-def _try_later(data: dict[str, Any] | None, errors: list[GraphQLError]) -> tuple[int, int] | None:
-    """`(status, seconds)` when the response says nothing but "try again later": every error is
-    a RATE_LIMITED or SERVER_BUSY refusal and no field has a value."""
-    if not errors or (data and any(value is not None for value in data.values())):
-        return None
-    extensions = [e.extensions or {} for e in errors]
-    codes = [x.get("code") for x in extensions]
-    if not all(code in _TRY_LATER for code in codes):
-        return None
-    status = max(_TRY_LATER[str(code)] for code in codes)
-    return status, max(int(x.get("retryAfter", 1)) for x in extensions)
-
-
 def _has_nul(value: Any) -> bool:
     """A NUL character anywhere in the query (raw or as a GraphQL `\\u0000` escape) or in a
     variable."""
@@ -237,7 +264,3 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
-
-
-def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"errors": [{"message": message}]}, status_code=status, headers=headers)

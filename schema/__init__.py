@@ -10,12 +10,12 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
@@ -25,7 +25,7 @@ from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
-from schema.errors import should_mask, timed_out
+from schema.errors import MASKED_CODES, CodedErrors, code_of, give_codes, log_errors, unexpected
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.relay import Node
@@ -66,8 +66,10 @@ class RecordAndRedact(SchemaExtension):
         context = self.execution_context.context
         if not isinstance(context, Context) or result is None:
             return
-        if any(timed_out(e.original_error) for e in result.errors or ()):
-            return  # the transaction is lost, and the answer with it: nothing was disclosed
+        if any(code_of(e) in MASKED_CODES or unexpected(e) for e in result.errors or ()):
+            # A failure (a statement timed out, the database went away): the transaction is
+            # lost, and the answer with it, so nothing was disclosed.
+            return
         await context.flush_disclosures()
         redactions = context.redactions
         if not redactions:
@@ -106,6 +108,18 @@ class ProductionHardening(SchemaExtension):
             error.message = _SUGGESTION.sub("", error.message)
 
 
+class Schema(strawberry.Schema):
+    """Strawberry's schema, with errors logged our way: one line per expected error, a
+    traceback per unexpected one (Strawberry logs a traceback for every error)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        give_codes(errors)
+        context = execution_context.context if execution_context else None
+        log_errors(errors, context.request_id if isinstance(context, Context) else None)
+
+
 def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
     limits = Limits.of(settings)
@@ -116,7 +130,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         RecordAndRedact,
-        lambda: MaskErrors(should_mask_error=should_mask),
+        CodedErrors,
     ]
     # Production adds a rule for anonymous callers first; validation results are cached per
     # document, which would also cache an anonymous caller's refusal of introspection for
@@ -124,6 +138,6 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     if settings.production:
         extensions.append(ProductionHardening)
     extensions.append(lambda: QueryAnalysis(limits, cache=not settings.production))
-    schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
+    schema = Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
     call_directly(schema)
     return schema

@@ -1,0 +1,204 @@
+"""Error responses over HTTP: statuses for the codes of `schema/errors.py`, JSON bodies, and the
+last resort that turns any failure into a masked answer.
+
+Every error response is JSON, `{"errors": [{"message", "extensions": {"code"}}], "extensions":
+{"requestId"}}`, and carries no SQL, driver text or traceback. The rules are in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schema.errors import (
+    BAD_REQUEST,
+    INTERNAL,
+    MASKED_CODES,
+    QUERY_TIMEOUT,
+    UNAVAILABLE,
+    classify,
+    code_of,
+    log,
+    log_refusal,
+)
+
+# How long a client should wait before trying again when the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+
+# The status of a request that failed with a masked error of this code, and headers to add.
+# A statement cut off by the statement timeout is 503 too, without Retry-After: the same query
+# would run as long again.
+FAILURE_STATUS: dict[str, int] = {INTERNAL: 500, UNAVAILABLE: 503, QUERY_TIMEOUT: 503}
+FAILURE_HEADERS: dict[str, dict[str, str]] = {
+    UNAVAILABLE: {"Retry-After": str(RETRY_AFTER_SECONDS)}
+}
+
+# The code of a refusal decided from the HTTP request alone.
+_CODE_OF_STATUS = {
+    400: BAD_REQUEST,
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id, made on first use; responses and log lines carry it."""
+    state = scope.setdefault("state", {})
+    value = state.get("request_id")
+    if not isinstance(value, str):
+        value = state["request_id"] = uuid.uuid4().hex
+    return value
+
+
+class RequestRefused(Exception):
+    """The HTTP request itself is refused (body too large, bad header): a 4xx with a code.
+
+    ```python
+    raise RequestRefused(413, "the request body is larger than 1048576 bytes")
+    ```
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or _CODE_OF_STATUS.get(status, BAD_REQUEST)
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    message: str,
+    status: int,
+    *,
+    code: str,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    if request_id is not None:
+        body["extensions"] = {"requestId": request_id}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}) or None)
+
+
+def refusal(refused: RequestRefused, request_id: str) -> Response:
+    """The answer to a refused request, logged in one line."""
+    log_refusal(refused.code, refused.message, request_id)
+    return error_response(
+        refused.message,
+        refused.status,
+        code=refused.code,
+        request_id=request_id,
+        headers=refused.headers,
+    )
+
+
+def failure(error: BaseException, request_id: str) -> Response:
+    """The masked answer to an unexpected failure; its traceback goes to the log."""
+    code, message = classify(error)
+    log.error(
+        "unexpected error code=%s request_id=%s",
+        code,
+        request_id,
+        exc_info=error,
+        extra={"code": code, "request_id": request_id},
+    )
+    return error_response(
+        message,
+        FAILURE_STATUS.get(code, 500),
+        code=code,
+        request_id=request_id,
+        headers=FAILURE_HEADERS.get(code),
+    )
+
+
+# Errors that only say "not now": alone in a response, they set its status and `Retry-After`.
+TRY_LATER_STATUS = {"RATE_LIMITED": 429, "SERVER_BUSY": 503}
+
+
+def try_later_status(
+    data: Mapping[str, Any] | None, errors: Sequence[GraphQLError]
+) -> tuple[int, dict[str, str]] | None:
+    """The status and `Retry-After` when the response says nothing but "try again later": every
+    error is a RATE_LIMITED or SERVER_BUSY refusal and no field has a value."""
+    if not errors or (data and any(value is not None for value in data.values())):
+        return None
+    extensions = [e.extensions or {} for e in errors]
+    codes = [x.get("code") for x in extensions]
+    if not all(code in TRY_LATER_STATUS for code in codes):
+        return None
+    status = max(TRY_LATER_STATUS[str(code)] for code in codes)
+    seconds = max(int(x.get("retryAfter", 1)) for x in extensions)
+    return status, {"Retry-After": str(seconds)}
+
+
+def result_status(
+    errors: Sequence[GraphQLError], answered: bool
+) -> tuple[int | None, dict[str, str]]:
+    """The status of a GraphQL result (None: 200) and the headers to add.
+
+    A masked error fails the whole request: 500, or the status of its code when every masked
+    error has the same (503 with Retry-After when the database is unavailable). A request that
+    answered no data is 401 if a sign-in is needed, else 400. Anything else is 200, errors or not.
+    """
+    codes = [code_of(e) for e in errors]
+    failures = {c for c in codes if c in MASKED_CODES}
+    if failures:
+        code = failures.pop() if len(failures) == 1 else INTERNAL
+        return FAILURE_STATUS.get(code, 500), FAILURE_HEADERS.get(code, {})
+    if not answered and errors:
+        return (401 if "UNAUTHENTICATED" in codes else 400), {}
+    return None, {}
+
+
+async def http_exception(request: Request, error: Exception) -> Response:
+    """Starlette's refusals (unknown path, method not allowed) as JSON with a code."""
+    if not isinstance(error, HTTPException):  # registered for HTTPException only
+        raise error
+    refused = RequestRefused(error.status_code, error.detail, headers=error.headers)
+    return refusal(refused, request_id(request.scope))
+
+
+class MaskFailures:
+    """The outermost middleware: a refusal or failure that nothing else answered becomes a JSON
+    error (Starlette's own would be a plain-text 500, and a 500 where 503 is due)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except RequestRefused as refused:
+            if started:
+                raise
+            await refusal(refused, request_id(scope))(scope, receive, send)
+        except Exception as error:
+            if started:
+                raise
+            await failure(error, request_id(scope))(scope, receive, send)
