@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from app import reads
+from schema import reveals
 from schema.context import Context, Info
-from schema.errors import Forbidden
 from schema.relay import (
     Connection,
     build_connection,
@@ -38,40 +39,18 @@ class StudentFilter:
     ethnicity: str | None = None
 
 
-# The fields each filter condition compares: filtering on a field the viewer may not read for
-# every student they can list would reveal it, so it is refused.
-_FILTER_FIELDS = {
-    "grade_level": ("gradeLevel",),
-    "name_starts_with": ("firstName", "lastName"),
-    "gender": ("gender",),
-    "ethnicity": ("ethnicity",),
-}
-
-
-def _require_readable(context: Context, fields: tuple[str, ...], what: str) -> None:
-    viewer = context._viewer
-    if viewer is None or not context.authorization:
-        return
-    for name in fields:
-        obj = f"Student.{name}"
-        denied = viewer.possible_mask & ~context.decide(obj)
-        if denied:
-            raise Forbidden(
-                f"cannot {what} by {name}: you may not read it for every student you can list",
-                fieldClass=context.policy.field_class(obj),
-                reason="filtering or ordering would reveal the value",
-            )
-
-
 def _to_filter(context: Context, flt: StudentFilter | None) -> reads.StudentFilter:
     if flt is None:
         return reads.StudentFilter()
-    for attribute, fields in _FILTER_FIELDS.items():
-        if getattr(flt, attribute) is not None:
-            _require_readable(context, fields, "filter")
+    class_id = from_global_id(flt.class_id, "Class")[1] if flt.class_id else None
+    # Every condition given is checked against what it reveals (schema/reveals.py).
+    for name, value in vars(flt).items():
+        if value is not None:
+            coordinate = f"StudentFilter.{to_camel_case(name)}"
+            reveals.require_filter(context, coordinate, class_id=class_id)
     return reads.StudentFilter(
         school_id=from_global_id(flt.school_id, "School")[1] if flt.school_id else None,
-        class_id=from_global_id(flt.class_id, "Class")[1] if flt.class_id else None,
+        class_id=class_id,
         grade_level=flt.grade_level,
         name_prefix=flt.name_starts_with,
         gender=flt.gender,
@@ -96,7 +75,7 @@ class StudentQuery:
         cursor = decode_cursor(after)
         flt = _to_filter(context, filter)
         order = order_by.value
-        _require_readable(context, reads.STUDENT_ORDERS[order][1], "order")
+        reveals.require_order(context, order)
         scope = context.scope(viewer)
         async with context.db() as connection:
             rows = await reads.list_students(
