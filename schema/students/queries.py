@@ -30,7 +30,11 @@ class StudentOrder(enum.Enum):
 @strawberry.input(description="All given conditions must hold.")
 class StudentFilter:
     school_id: strawberry.ID | None = None
-    class_id: strawberry.ID | None = None
+    class_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Students enrolled in this class today; refused unless the viewer may read "
+        "the enrollments of every student they can list (a class they teach, for a teacher).",
+    )
     grade_level: int | None = None
     name_starts_with: str | None = strawberry.field(
         default=None, description="Matches the start of the first or last name."
