@@ -17,7 +17,9 @@ app/relations.py, app/policy.py or the policy files.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,13 @@ ACCOUNTS = (
     "reporter",
     "support",
 )
+# The demo accounts, and two of them holding a grant (made by the test, revoked after it):
+# (account, grantor, grant scope, index of the target among `candidates()` ids).
+GRANTED = {
+    "designee+class grant": ("designee", "coordinator", "CLASS", 1),
+    "support+school grant": ("support", "principal", "SCHOOL", 0),
+}
+CASES = (*ACCOUNTS, *GRANTED)
 SCHEMA = create_schema()._schema
 # Pages of a probe: a root list takes 60 rows (most classes of a school), a nested one 25 (a
 # roster is at most 23): enough for a leak to show, small enough to stay cheap.
@@ -735,12 +744,63 @@ def _refused(response: GraphQLResponse) -> str | None:
     return refusal
 
 
-@pytest.mark.parametrize("account", ACCOUNTS)
+GRANT = """
+mutation ($input: GrantLegitimateInterestInput!) {
+  grantLegitimateInterest(input: $input) { grant { id } userErrors { code message } }
+}
+"""
+REVOKE = (
+    "mutation ($id: ID!) { revokeLegitimateInterest(input: {id: $id}) { userErrors { code } } }"
+)
+
+
+@asynccontextmanager
+async def signed_in(
+    case: str, gql: Gql, db: asyncpg.Connection, found: dict[str, list[Any]]
+) -> AsyncIterator[str]:
+    """The account of a case, holding its grant for the duration."""
+    if case not in GRANTED:
+        yield case
+        return
+    account, grantor, scope, index = GRANTED[case]
+    grantee = await db.fetchval("SELECT id FROM app_user WHERE username = $1", account)
+    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=7)
+    target = found["Class" if scope == "CLASS" else "School"][index]
+    response = await gql(
+        GRANT,
+        as_user=grantor,
+        variables={
+            "input": {
+                "granteeId": to_global_id("StaffMember", grantee),
+                "scope": scope,
+                "targetId": target,
+                "purpose": "schema-wide access check",
+                "expiresAt": expires.isoformat(),
+            }
+        },
+    )
+    payload = response.ok()["grantLegitimateInterest"]
+    assert payload["userErrors"] == [], payload
+    try:
+        yield account
+    finally:
+        revoked = await gql(REVOKE, as_user=grantor, variables={"id": payload["grant"]["id"]})
+        assert revoked.ok()["revokeLegitimateInterest"]["userErrors"] == []
+
+
+@pytest.mark.parametrize("case", CASES)
 async def test_every_list_shows_only_rows_the_account_may_list(
-    gql: Gql, db: asyncpg.Connection, account: str
+    gql: Gql, db: asyncpg.Connection, case: str
+) -> None:
+    found = await candidates(db)
+    async with signed_in(case, gql, db, found) as account:
+        await _check_lists(gql, db, account, found)
+
+
+async def _check_lists(
+    gql: Gql, db: asyncpg.Connection, account: str, found: dict[str, list[Any]]
 ) -> None:
     oracle = await build_oracle(db, account)
-    found = await candidates(db)
     checker = Checker(oracle, await _db_rows(db))
     reached: set[str] = set()
     for path in paths(found):
@@ -811,12 +871,19 @@ def _type_name(t: GraphQLType) -> str:
     return t.name
 
 
-@pytest.mark.parametrize("account", ACCOUNTS)
+@pytest.mark.parametrize("case", CASES)
 async def test_every_filter_compares_only_what_the_account_may_read(
-    gql: Gql, db: asyncpg.Connection, account: str
+    gql: Gql, db: asyncpg.Connection, case: str
+) -> None:
+    found = await candidates(db)
+    async with signed_in(case, gql, db, found) as account:
+        await _check_filters(gql, db, account, found)
+
+
+async def _check_filters(
+    gql: Gql, db: asyncpg.Connection, account: str, found: dict[str, list[Any]]
 ) -> None:
     oracle = await build_oracle(db, account)
-    found = await candidates(db)
     checker = Checker(oracle, await _db_rows(db))
     outcomes: dict[tuple[str, Any], tuple[str | None, int]] = {}
     for coordinate, target, query, value in _filter_probes(found):
