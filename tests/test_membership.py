@@ -17,10 +17,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app import policy
 from app.asgi import create_app
 from app.config import get_settings
+from app.database import create_engine, transaction
+from app.relations import RowScope, load_viewer
 from schema.relay import to_global_id
 from tests.helpers import GraphQLResponse, nodes
 
@@ -277,3 +280,47 @@ async def test_a_policy_line_releases_enrollment(
     # The designee has no such line.
     token = await token_for("designee")
     _refusal(await policy_with_line(BY_CLASS, token=token, variables={"id": cid(klass)}))
+
+
+# --- the row scope, narrowed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "account",
+    ["admin", "principal", "coordinator", "designee", "teacher", "guardian", "student", "support"],
+)
+async def test_scope_where_narrows_the_row_scope(database_url: str, account: str) -> None:
+    """Every pair allowed gives the whole row scope; the pairs of one object, the part of it
+    the policy lets the viewer read that object in."""
+    engine = create_engine(database_url)
+    try:
+        async with transaction(engine) as connection:
+            user = (
+                await connection.execute(
+                    text("SELECT id FROM app_user WHERE username = :name"), {"name": account}
+                )
+            ).scalar_one()
+            viewer = await load_viewer(connection, user_id=user)
+    finally:
+        await engine.dispose()
+    assert viewer is not None
+    assert viewer.scope_where(-1) == viewer.scope()
+    assert viewer.scope_where(0).empty
+    compiled = policy.load_policy()
+    classes = viewer.scope_where(compiled.mask("Student.classes"))
+    everything = viewer.scope()
+    assert classes.student_ids <= everything.student_ids
+    assert classes.school_ids <= everything.school_ids
+    # Who may read enrollments (SPEC §5): admins of their school or district, guardians of their
+    # children, a student of themselves; a teacher only in their own classes (not here).
+    none: frozenset[int] = frozenset()
+    schools = frozenset(s for _, s in viewer.roles if s is not None)
+    expected = {
+        "admin": RowScope(viewer.district_id, none, none, whole_district=True),
+        "principal": RowScope(viewer.district_id, none, schools, whole_district=False),
+        "guardian": RowScope(viewer.district_id, viewer.guardian_of, none, whole_district=False),
+        "student": RowScope(
+            viewer.district_id, frozenset({viewer.student_id}), none, whole_district=False
+        ),
+    }.get(account, RowScope(viewer.district_id, none, none, whole_district=False))
+    assert classes == expected
