@@ -11,6 +11,7 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from app import reads
+from schema.reveals import scope_for
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -75,8 +76,6 @@ class Loaders:
         if loader is None:
 
             async def load(class_ids: Sequence[int]) -> list[Rows]:
-                from schema.reveals import scope_for
-
                 viewer = await self._context.require_viewer()
                 # A roster reveals each student's enrollment in the class: only the students
                 # whose enrollment the viewer may read are on it.
