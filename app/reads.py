@@ -43,7 +43,7 @@ STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
 # A class's roster, by name (`class_rosters`).
 ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
 # The district's record of disclosures, newest first.
-DISCLOSURE_ORDER = Keyset(Column("id", "id"), descending=True)
+DISCLOSURE_ORDER = Keyset(Column("d.id", "id"), descending=True)
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,21 @@ class StudentFilter:
 
 def _scope_sql(scope: RowScope, params: dict[str, Any]) -> str:
     params["district_id"] = scope.district_id
+    return f"s.district_id = :district_id AND {_related_sql(scope, params)}"
+
+
+def _related_sql(scope: RowScope, params: dict[str, Any], prefix: str = "scope") -> str:
+    """The scope's students or schools (`s.`), with parameters named after `prefix`."""
     if scope.whole_district:
-        return "s.district_id = :district_id"
+        return "TRUE"
     parts = []
     if scope.student_ids:
-        params["scope_ids"] = list(scope.student_ids)
-        parts.append("s.id = ANY(:scope_ids)")
+        params[f"{prefix}_ids"] = list(scope.student_ids)
+        parts.append(f"s.id = ANY(:{prefix}_ids)")
     if scope.school_ids:
-        params["scope_schools"] = list(scope.school_ids)
-        parts.append("s.school_id = ANY(:scope_schools)")
-    return f"s.district_id = :district_id AND ({' OR '.join(parts)})"
+        params[f"{prefix}_schools"] = list(scope.school_ids)
+        parts.append(f"s.school_id = ANY(:{prefix}_schools)")
+    return f"({' OR '.join(parts) or 'FALSE'})"
 
 
 def _filter_sql(flt: StudentFilter, params: dict[str, Any]) -> list[str]:
@@ -154,11 +159,29 @@ async def class_rosters(
     scope: RowScope,
     class_ids: Sequence[int],
     first: int,
+    own_scope: RowScope | None = None,
+    own_classes: Collection[int] = (),
 ) -> dict[int, list[Row[Any]]]:
-    """The first `first + 1` students of each class, by name, in one statement."""
-    if scope.empty or not class_ids:
+    """The first `first + 1` students of each class, by name, in one statement.
+
+    A roster shows a student's enrollment in the class: only students of `scope` are listed, and
+    in `own_classes` those of `own_scope` too (enrollments the viewer may read only in the
+    classes they teach).
+    """
+    if own_scope is None or own_scope.empty or not own_classes:
+        own_scope, own_classes = None, ()
+    if (scope.empty and own_scope is None) or not class_ids:
         return {}
-    params: dict[str, Any] = {"class_ids": list(class_ids), "limit": first + 1}
+    params: dict[str, Any] = {
+        "class_ids": list(class_ids),
+        "limit": first + 1,
+        "district_id": scope.district_id,
+    }
+    related = "FALSE" if scope.empty else _related_sql(scope, params)
+    if own_scope is not None:
+        params["own_classes"] = list(own_classes)
+        own = _related_sql(own_scope, params, "own")
+        related = f"({related} OR (e.class_id = ANY(:own_classes) AND {own}))"
     sql = f"""
         SELECT * FROM (
           SELECT {STUDENT_COLUMNS}, e.class_id AS roster_class_id,
@@ -167,7 +190,7 @@ async def class_rosters(
           FROM enrollment e JOIN student s ON s.id = e.student_id
           WHERE e.class_id = ANY(:class_ids)
             AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
-            AND {_scope_sql(scope, params)}
+            AND s.district_id = :district_id AND {related}
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
     rosters: dict[int, list[Row[Any]]] = {}
@@ -257,24 +280,27 @@ async def list_grants(
 async def list_disclosures(
     *,
     connection: AsyncConnection,
-    district_id: int,
+    scope: RowScope,
     student_id: int | None,
     viewer_id: int | None,
     first: int,
     after: tuple[Any, ...] | None,
 ) -> list[Row[Any]]:
-    """The district's record of disclosures, newest first, by keyset pages (`first + 1` rows)."""
-    params: dict[str, Any] = {"district_id": district_id, "limit": first + 1}
-    conditions = ["district_id = :district_id"]
+    """The record of disclosures of the students of `scope`, newest first, by keyset pages
+    (`first + 1` rows)."""
+    if scope.empty:
+        return []
+    params: dict[str, Any] = {"limit": first + 1}
+    conditions = ["d.district_id = :district_id", _scope_sql(scope, params)]
     for column, value in (("student_id", student_id), ("viewer_user_id", viewer_id)):
         if value is not None:
-            conditions.append(f"{column} = :{column}")
+            conditions.append(f"d.{column} = :{column}")
             params[column] = value
     if after is not None:
         conditions.append(DISCLOSURE_ORDER.after(after, params))
-    where = " AND ".join(conditions)
     sql = (
-        f"SELECT * FROM disclosure WHERE {where} ORDER BY {DISCLOSURE_ORDER.order_by} LIMIT :limit"
+        "SELECT d.* FROM disclosure d JOIN student s ON s.id = d.student_id"
+        f" WHERE {' AND '.join(conditions)} ORDER BY {DISCLOSURE_ORDER.order_by} LIMIT :limit"
     )
     return list((await connection.execute(cached_text(sql), params)).all())
 
@@ -282,25 +308,23 @@ async def list_disclosures(
 async def list_data_requests(
     *,
     connection: AsyncConnection,
-    district_id: int,
+    scope: RowScope,
     user_id: int,
-    school_ids: Collection[int] | None,
     status: str | None,
     limit: int,
 ) -> list[Row[Any]]:
-    """Requests the viewer filed, plus every request about students of `school_ids` (None: the
-    whole district), oldest due first."""
-    params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}
-    scope = " OR true" if school_ids is None else " OR s.school_id = ANY(:school_ids)"
-    if school_ids is not None:
-        params["school_ids"] = list(school_ids)
+    """Requests the viewer filed, plus every request about a student of `scope`, oldest due
+    first."""
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+    related = "FALSE" if scope.empty else _related_sql(scope, params)
+    params["district_id"] = scope.district_id
     condition = ""
     if status is not None:
         condition = " AND r.status = :status"
         params["status"] = status
     sql = (
         "SELECT r.* FROM data_request r JOIN student s ON s.id = r.student_id"
-        f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id{scope})"
+        f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id OR {related})"
         f"{condition} ORDER BY r.due_on, r.id LIMIT :limit"
     )
     return list((await connection.execute(cached_text(sql), params)).all())

@@ -154,6 +154,31 @@ class Viewer:
             whole = whole or district_wide
         return RowScope(self.district_id, frozenset(ids), frozenset(schools), whole)
 
+    def scope_where(self, allowed: int) -> RowScope:
+        """The rows related to the viewer by a pair of `allowed` (a policy allow-mask): the part
+        of `scope()` where the policy lets the viewer read that object.
+
+        ```python
+        scope = viewer.scope_where(policy.mask("Student.classes"))  # whose classes I may read
+        ```
+        """
+        bits = self._masks
+        ids: set[int] = set()
+        if bits.self_bit & allowed and self.student_id is not None:
+            ids.add(self.student_id)
+        if bits.guardian_bit & allowed:
+            ids |= self.guardian_of
+        if bits.teacher_bit & allowed:
+            ids |= self.taught_students
+        if bits.classmate_bit & allowed:
+            ids |= self.classmates
+        schools = {school for school, b in bits.official_by_school.items() if b & allowed}
+        if bits.grant_bits & allowed:
+            ids |= set(self.grant_by_student)
+            schools |= set(self.grant_by_school)
+        whole = bool(bits.official_district & allowed)
+        return RowScope(self.district_id, frozenset(ids), frozenset(schools), whole)
+
     def mask(self, student_id: int, school_id: int) -> int:
         """The (role, relation) pairs that relate the viewer to one student."""
         return self._masks.mask(self, student_id, school_id)

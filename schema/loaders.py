@@ -11,6 +11,7 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from app import reads
+from schema.reveals import scope_for
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -76,12 +77,17 @@ class Loaders:
 
             async def load(class_ids: Sequence[int]) -> list[Rows]:
                 viewer = await self._context.require_viewer()
+                # A roster reveals each student's enrollment in the class: only the students
+                # whose enrollment the viewer may read are on it.
+                scope, own_scope = scope_for(self._context, viewer, "Class.students")
                 async with self._context.db() as connection:
                     rosters = await reads.class_rosters(
                         connection=connection,
-                        scope=self._context.scope(viewer),
+                        scope=scope,
                         class_ids=class_ids,
                         first=first,
+                        own_scope=own_scope,
+                        own_classes=viewer.taught_classes,
                     )
                 return [rosters.get(class_id, []) for class_id in class_ids]
 

@@ -13,6 +13,7 @@ from app import reads
 from app.models import Role
 from app.policy import WRITE_OBJECTS, CompiledPolicy, pairs_of
 from app.relations import Viewer, load_viewer
+from schema import reveals
 from schema.access.types import (
     AccessExplanation,
     FieldAccess,
@@ -183,12 +184,19 @@ class AccessQuery:
         size = page_size(first, context.settings.max_page_size)
         cursors = Cursors.of(context, "disclosures", "NEWEST", viewer)
         key = cursors.open(after, len(reads.DISCLOSURE_ORDER.columns))
+        student_pk = from_global_id(student_id, "Student")[1] if student_id else None
+        viewer_pk = user_pk(viewer_id) if viewer_id else None
+        for name, value in (("studentId", student_pk), ("viewerId", viewer_pk)):
+            if value is not None:
+                reveals.require_filter(context, f"Query.disclosures({name})")
+        # Each row is an entry of a student's record: only those the viewer may read.
+        scope, _ = reveals.scope_for(context, viewer, "Query.disclosures")
         async with context.db() as connection:
             rows = await reads.list_disclosures(
                 connection=connection,
-                district_id=viewer.district_id,
-                student_id=from_global_id(student_id, "Student")[1] if student_id else None,
-                viewer_id=user_pk(viewer_id) if viewer_id else None,
+                scope=scope,
+                student_id=student_pk,
+                viewer_id=viewer_pk,
                 first=size,
                 after=key,
             )

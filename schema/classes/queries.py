@@ -8,13 +8,15 @@ import strawberry
 from sqlalchemy import text
 
 from app.keyset import Column, Keyset
+from schema import reveals
 from schema.classes.types import Class
 from schema.context import Info
 from schema.cursors import Cursors
 from schema.relay import Connection, build_connection, from_global_id, page_size
 
-# Classes a viewer may list: those they teach or attend, their children's, every class at a
-# school where they are an official (or the whole district), and public listings.
+# Classes a viewer may list: those they teach, every class at a school where they are an official
+# (or the whole district), public listings, and the classes of students whose enrollments they may
+# read (their own, their children's: a class listed for its students reveals their enrollment).
 _SCOPE = """
   c.district_id = :district_id AND (
     c.visibility = 'PUBLIC' OR :whole
@@ -30,15 +32,13 @@ ORDER = Keyset(Column("c.title", "title"), Column("c.id", "pk"))
 async def _scope_params(info: Info) -> dict[str, Any]:
     viewer = await info.context.require_viewer()
     scope = info.context.scope(viewer)
-    own = set(viewer.guardian_of)
-    if viewer.student_id is not None:
-        own.add(viewer.student_id)
+    enrolled, _ = reveals.scope_for(info.context, viewer, "Query.classes")
     return {
         "district_id": viewer.district_id,
         "whole": scope.whole_district,
         "class_ids": list(viewer.taught_classes),
         "school_ids": list(scope.school_ids),
-        "student_ids": list(own),
+        "student_ids": list(enrolled.student_ids),
     }
 
 

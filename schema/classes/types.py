@@ -64,7 +64,10 @@ class Class(Node):
     async def teachers(self, info: Info) -> list[StaffMember]:
         return [StaffMember.from_row(r) for r in await info.context.loaders.teachers.load(self.pk)]
 
-    @strawberry.field(description="Students enrolled today that the viewer is related to.")
+    @strawberry.field(
+        description="Students enrolled today whose enrollment the viewer may read (the policy "
+        "of `Student.classes`)."
+    )
     async def students(self, info: Info, first: int | None = 50) -> Connection[StudentRef]:
         from schema.students.types import Student
 

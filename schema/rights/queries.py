@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app import reads
-from app.models import Role
+from schema import reveals
 from schema.context import Info
 from schema.rights.types import DataRequest, DataRequestStatus
 
@@ -23,14 +23,13 @@ class RightsQuery:
     ) -> list[DataRequest]:
         context = info.context
         viewer = await context.require_viewer()
-        district_wide = viewer.role_schools(Role.DISTRICT_ADMIN)[1]
-        scope = None if district_wide else viewer.role_schools(Role.SCHOOL_ADMIN)[0]
+        # Besides their own, the requests the policy lets the viewer resolve.
+        scope, _ = reveals.scope_for(context, viewer, "Query.dataRequests")
         async with context.db() as connection:
             rows = await reads.list_data_requests(
                 connection=connection,
-                district_id=viewer.district_id,
+                scope=scope,
                 user_id=viewer.user_id,
-                school_ids=scope,
                 status=status.value if status else None,
                 limit=MAX_REQUESTS,
             )

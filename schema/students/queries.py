@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from app import reads
+from schema import reveals
 from schema.context import Context, Info
 from schema.cursors import Cursors
-from schema.errors import Forbidden
 from schema.relay import Connection, build_connection, from_global_id, page_size
 from schema.students.types import Student
 
@@ -24,7 +25,11 @@ class StudentOrder(enum.Enum):
 @strawberry.input(description="All given conditions must hold.")
 class StudentFilter:
     school_id: strawberry.ID | None = None
-    class_id: strawberry.ID | None = None
+    class_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Students enrolled in this class today; refused unless the viewer may read "
+        "the enrollments of every student they can list (a class they teach, for a teacher).",
+    )
     grade_level: int | None = None
     name_starts_with: str | None = strawberry.field(
         default=None, description="Matches the start of the first or last name."
@@ -33,40 +38,18 @@ class StudentFilter:
     ethnicity: str | None = None
 
 
-# The fields each filter condition compares: filtering on a field the viewer may not read for
-# every student they can list would reveal it, so it is refused.
-_FILTER_FIELDS = {
-    "grade_level": ("gradeLevel",),
-    "name_starts_with": ("firstName", "lastName"),
-    "gender": ("gender",),
-    "ethnicity": ("ethnicity",),
-}
-
-
-def _require_readable(context: Context, fields: tuple[str, ...], what: str) -> None:
-    viewer = context._viewer
-    if viewer is None or not context.authorization:
-        return
-    for name in fields:
-        obj = f"Student.{name}"
-        denied = viewer.possible_mask & ~context.decide(obj)
-        if denied:
-            raise Forbidden(
-                f"cannot {what} by {name}: you may not read it for every student you can list",
-                fieldClass=context.policy.field_class(obj),
-                reason="filtering or ordering would reveal the value",
-            )
-
-
 def _to_filter(context: Context, flt: StudentFilter | None) -> reads.StudentFilter:
     if flt is None:
         return reads.StudentFilter()
-    for attribute, fields in _FILTER_FIELDS.items():
-        if getattr(flt, attribute) is not None:
-            _require_readable(context, fields, "filter")
+    class_id = from_global_id(flt.class_id, "Class")[1] if flt.class_id else None
+    # Every condition given is checked against what it reveals (schema/reveals.py).
+    for name, value in vars(flt).items():
+        if value is not None:
+            coordinate = f"StudentFilter.{to_camel_case(name)}"
+            reveals.require_filter(context, coordinate, class_id=class_id)
     return reads.StudentFilter(
         school_id=from_global_id(flt.school_id, "School")[1] if flt.school_id else None,
-        class_id=from_global_id(flt.class_id, "Class")[1] if flt.class_id else None,
+        class_id=class_id,
         grade_level=flt.grade_level,
         name_prefix=flt.name_starts_with,
         gender=flt.gender,
@@ -89,11 +72,11 @@ class StudentQuery:
         viewer = await context.require_viewer()
         size = page_size(first, context.settings.max_page_size)
         order = order_by.value
-        keyset, fields = reads.STUDENT_ORDERS[order]
+        keyset, _ = reads.STUDENT_ORDERS[order]
         cursors = Cursors.of(context, "students", order, viewer)
         key = cursors.open(after, len(keyset.columns))
         flt = _to_filter(context, filter)
-        _require_readable(context, fields, "order")
+        reveals.require_order(context, order)
         scope = context.scope(viewer)
         async with context.db() as connection:
             rows = await reads.list_students(
