@@ -68,6 +68,8 @@ class Metric:
     single: str = ""  # the same when each student is one fact row (no GROUP BY needed)
     measure: str = "{students}"  # outer level, from the partials; {students} counts students
     counted: str | None = None  # the fact row the measure counts (to count it distinct)
+    # Of an average: how far apart the values are (0: all equal, so each is the average).
+    spread: str = "NULL"
     time: str | None = None  # the column `from`/`to` and WEEK look at
     default_window: bool = False  # event metrics always have a window
     marks: bool = False  # classes and terms come from the mark, not the student's enrollments
@@ -169,8 +171,10 @@ METRICS: dict[str, Metric] = {
         ("m.district_id = :district_id", "m.score IS NOT NULL"),
         "average",
         _STUDENT_DIMENSIONS,
-        partial="sum(m.score) AS score_sum, count(*) AS score_n",
+        partial="sum(m.score) AS score_sum, count(*) AS score_n, min(m.score) AS score_min,"
+        " max(m.score) AS score_max",
         measure="sum(score_sum) / sum(score_n)",
+        spread="max(score_max) - min(score_min)",
         time="m.recorded_at",
         marks=True,
     ),

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.relations import RowScope
 from app.reports.catalogue import CATEGORIES, INDICATOR_LABELS, INDICATORS, METRICS, Metric
 from app.reports.definitions import MAX_CELLS, InvalidReport, ReportSpec, school_year_end
+from app.reports.disclosure import discloses
 from app.reports.statement import build_statement
 from app.reports.suppression import TOTAL, Key, Suppression, suppress
 
@@ -136,7 +137,19 @@ def _cells(
     # Sorted before suppressing: the same data always hides the same cells (two runs that hid
     # different cells could be combined).
     ordered.sort(key=lambda entry: entry[0])
-    hidden = suppress({key: int(row.students) for _, key, _, row in ordered}, minimum)
+    primary = {
+        key
+        for _, key, _, row in ordered
+        if discloses(
+            metric,
+            students=int(row.students),
+            measure=row.measure,
+            spread=row.spread,
+            minimum=minimum,
+        )
+    }
+    counts = {key: int(row.students) for _, key, _, row in ordered}
+    hidden = suppress(counts, minimum, primary=primary)
     week_axis = spec.group_by.index("WEEK") if "WEEK" in spec.group_by else None
     cells = []
     for _, key, coordinates, row in ordered:

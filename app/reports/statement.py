@@ -134,6 +134,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
         else "0 AS rolled_up",
         f"{students} AS students",
         f"{measure} AS measure",
+        f"{metric.spread} AS spread",
     ]
     labelled, label_joins = [], []
     for i, dim in enumerate(dims):
@@ -146,7 +147,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
     # Every fragment comes from the catalogue above; values are bound parameters.
     sql = "\n".join(
         [
-            f"SELECT {', '.join([*labelled, 'rolled_up', 'students', 'measure'])} FROM (",  # noqa: S608
+            f"SELECT {', '.join([*labelled, 'rolled_up', 'students', 'measure', 'spread'])} FROM (",  # noqa: S608
             f"  SELECT {', '.join(grouped)} FROM (",  # noqa: S608
             f"    SELECT {', '.join(facts)}",
             "    FROM student s",
