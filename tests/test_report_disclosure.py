@@ -378,3 +378,41 @@ async def test_csv_export_follows_the_same_rule(client, token_for, gql, db):
             students = int(row["student_count"])
             met = round(float(row["value"]) * students)
             assert students >= minimum and met >= minimum and students - met >= minimum, row
+
+
+# --- A count of some of the cell's students -----------------------------------------------------
+
+
+async def test_active_students_leave_no_small_remainder_of_inactive_ones(gql, db):
+    """`STUDENT_COUNT` publishes each cell's students: `ACTIVE_STUDENTS` of the same grouping
+    must not leave fewer than the minimum inactive (25 active of 26 tells one was not)."""
+    district = int(
+        await db.fetchval("SELECT district_id FROM app_user WHERE username = 'reporter'")
+    )
+    rows = await db.fetch(
+        "SELECT school_id, grade_level, gender, count(*) AS n FROM student"
+        " WHERE district_id = $1 AND enrollment_status = 'active'"
+        " GROUP BY GROUPING SETS ((school_id, grade_level, gender), (school_id, grade_level),"
+        " (school_id), (gender), ())",
+        district,
+    )
+    population: dict[Key, int] = {}
+    for r in rows:
+        school = to_global_id("School", r["school_id"]) if r["school_id"] else None
+        grade = None if r["grade_level"] is None else str(r["grade_level"])
+        population[school, grade, r["gender"]] = r["n"]
+    published = 0
+    # Nearly every demo student is active over four weeks, so the remainder is small except
+    # week by week: the weekly cells are what gets published.
+    for group_by in (("SCHOOL", "GRADE_LEVEL"), ("SCHOOL", "WEEK"), ("GENDER", "WEEK"), ()):
+        data = await run(gql, "reporter", "ACTIVE_STUDENTS", group_by)
+        minimum = data["minCellSize"]
+        for cell in data["cells"]:
+            if cell["suppressed"]:
+                continue
+            at = dict(zip(group_by, (d["value"] for d in cell["dimensions"]), strict=True))
+            everyone = population[at.get("SCHOOL"), at.get("GRADE_LEVEL"), at.get("GENDER")]
+            assert cell["studentCount"] == cell["value"] >= minimum, cell
+            assert everyone - cell["studentCount"] >= minimum, (group_by, cell, everyone)
+            published += 1
+    assert published, "some weeks leave enough students inactive to publish"

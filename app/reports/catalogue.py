@@ -70,6 +70,10 @@ class Metric:
     counted: str | None = None  # the fact row the measure counts (to count it distinct)
     # Of an average: how far apart the values are (0: all equal, so each is the average).
     spread: str = "NULL"
+    # The measure counts a part of the cell's students (`students` counts them all): a rate's
+    # numerator, the active students. The part and the rest must each reach the minimum.
+    part: bool = False
+    reports_part: bool = False  # the cell's student count is that part, not all its students
     time: str | None = None  # the column `from`/`to` and WEEK look at
     default_window: bool = False  # event metrics always have a window
     marks: bool = False  # classes and terms come from the mark, not the student's enrollments
@@ -116,12 +120,18 @@ _PORTFOLIO_KINDS = "('portfolio_item_created', 'portfolio_item_updated')"
 METRICS: dict[str, Metric] = {
     "STUDENT_COUNT": Metric("", (), "count", _STUDENT_DIMENSIONS),
     "ACTIVE_STUDENTS": Metric(
-        _EVENTS,
-        _EVENT_WINDOW,
+        # Every student of the cell, active or not: the inactive ones are the complement. An
+        # inactive student's WEEK is null; those cells are dropped, their subtotals kept.
+        "LEFT JOIN activity_event ev ON ev.student_id = s.id AND " + " AND ".join(_EVENT_WINDOW),
+        (),
         "count",
         _EVENT_DIMENSIONS,
+        partial="bool_or(ev.id IS NOT NULL) AS active",
+        measure="{students} FILTER (WHERE active)",
         time="ev.occurred_at",
         default_window=True,
+        part=True,
+        reports_part=True,
     ),
     "LOGINS_PER_WEEK": Metric(
         _EVENTS,
@@ -164,6 +174,7 @@ METRICS: dict[str, Metric] = {
         partial="bool_or(r.student_id IS NOT NULL) AS met",
         single="r.student_id IS NOT NULL AS met",
         measure="{students} FILTER (WHERE met)",
+        part=True,
         time="ri.achieved_on",
     ),
     "AVERAGE_MARK": Metric(

@@ -18,7 +18,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.relations import RowScope
-from app.reports.catalogue import CATEGORIES, INDICATOR_LABELS, INDICATORS, METRICS, Metric
+from app.reports.catalogue import (
+    CATEGORIES,
+    DIMENSIONS,
+    INDICATOR_LABELS,
+    INDICATORS,
+    METRICS,
+    Metric,
+)
 from app.reports.definitions import MAX_CELLS, InvalidReport, ReportSpec, school_year_end
 from app.reports.disclosure import discloses
 from app.reports.statement import build_statement
@@ -116,9 +123,12 @@ def _cells(
     metric = METRICS[spec.metric]
     # Coordinates repeat across cells: each is made once, with its place in the order.
     made: dict[tuple[int, Any], tuple[Coordinate, tuple[Any, ...]]] = {}
+    week_axis = spec.group_by.index("WEEK") if "WEEK" in spec.group_by else None
     ordered = []
     for row in rows:
         key = _key(row, spec, today)
+        if week_axis is not None and key[week_axis] is None:
+            continue  # students without events in the window: only in subtotals over weeks
         coordinates: list[Coordinate] = []
         order = []
         for axis, value in enumerate(key):
@@ -137,20 +147,31 @@ def _cells(
     # Sorted before suppressing: the same data always hides the same cells (two runs that hid
     # different cells could be combined).
     ordered.sort(key=lambda entry: entry[0])
+    everyone = {key: int(row.students) for _, key, _, row in ordered}
+    counts = {
+        key: int(row.measure) if metric.reports_part else everyone[key]
+        for _, key, _, row in ordered
+    }
     primary = {
         key
         for _, key, _, row in ordered
         if discloses(
             metric,
-            students=int(row.students),
+            # A week's cell has the students of its subtotal over weeks: inactive ones included.
+            students=everyone[key if week_axis is None else _swap(key, week_axis, TOTAL)],
             measure=row.measure,
             spread=row.spread,
             minimum=minimum,
         )
     }
-    counts = {key: int(row.students) for _, key, _, row in ordered}
-    hidden = suppress(counts, minimum, primary=primary)
-    week_axis = spec.group_by.index("WEEK") if "WEEK" in spec.group_by else None
+    # Subtotals that are not the sum of their line: a student (or event) in several classes,
+    # terms or indicators counts once; active students once however many weeks.
+    loose = [
+        axis
+        for axis, name in enumerate(spec.group_by)
+        if not DIMENSIONS[name].of_student and not (name == "WEEK" and metric.counted)
+    ]
+    hidden = suppress(counts, minimum, primary=primary, loose=loose)
     cells = []
     for _, key, coordinates, row in ordered:
         at = tuple(coordinates)
@@ -159,8 +180,12 @@ def _cells(
             cells.append(Cell(at, None, None, reason))
         else:
             week = key[week_axis] if week_axis is not None else TOTAL
-            cells.append(Cell(at, _value(metric, row, window, week), int(row.students)))
+            cells.append(Cell(at, _value(metric, row, window, week), counts[key]))
     return tuple(cells)
+
+
+def _swap(key: Key, axis: int, value: Any) -> Key:
+    return (*key[:axis], value, *key[axis + 1 :])
 
 
 def _key(row: Row[Any], spec: ReportSpec, today: date) -> Key:

@@ -10,11 +10,16 @@ district's minimum number of students (`min_cell_size`):
 - an average (`AVERAGE_MARK`): also that the values differ. When every mark of the cell is
   equal, the average is each student's mark.
 
-The counts and per-week metrics publish a sum over the cell's students, each of whom contributes
-at least one event: the cell's students are the only count to check.
+- a count of some of the cell's students (`ACTIVE_STUDENTS`): also the students of the cell who
+  were not active. `STUDENT_COUNT` with the same grouping publishes the cell's students, so 25
+  active students would tell that one of 26 was not.
+
+The other counts and per-week metrics publish a sum over the students who had events, each of
+whom contributes at least one: the cell's students are the only count to check.
 
 ```python
 assert discloses(METRICS["READINESS_RATE"], students=18, measure=1, spread=None, minimum=10)
+assert discloses(METRICS["ACTIVE_STUDENTS"], students=30, measure=25, spread=None, minimum=10)
 ```
 """
 
@@ -26,12 +31,16 @@ from app.reports.catalogue import Metric
 
 
 def discloses(metric: Metric, *, students: int, measure: Any, spread: Any, minimum: int) -> bool:
-    """Whether publishing the cell would tell something about fewer than `minimum` students."""
+    """Whether publishing the cell would tell something about fewer than `minimum` students.
+
+    `students` are all the cell's students (for `ACTIVE_STUDENTS`, the active and the inactive),
+    `measure` and `spread` the cell's columns of the report statement.
+    """
+    if metric.part:
+        part = int(measure)
+        return part < minimum or students - part < minimum
     if students < minimum:
         return True
-    if metric.kind == "rate":
-        met = int(measure)
-        return met < minimum or students - met < minimum
     if metric.kind == "average":
         return spread is None or spread == 0
     return False

@@ -41,7 +41,11 @@ Key = tuple[Any, ...]
 
 
 def suppress(
-    counts: Mapping[Key, int], minimum: int, *, primary: Collection[Key] = ()
+    counts: Mapping[Key, int],
+    minimum: int,
+    *,
+    primary: Collection[Key] = (),
+    loose: Collection[int] = (),
 ) -> dict[Key, Suppression]:
     """The cells to withhold, given each cell's student count.
 
@@ -50,10 +54,16 @@ def suppress(
     2. Complementary: a line with exactly one hidden cell would give it away by subtraction, so
        the smallest published cell of that line is hidden too (the subtotal itself when nothing
        else is left). Repeated until every line hides none or at least two.
-    3. Exact: hiding two per line is not always enough (two blocks of hidden cells joined by a
-       single row give the joining cells by adding and subtracting lines). The lines are solved
-       as a linear system in the hidden cells; for each hidden cell it determines, the smallest
-       published cell of its lines is hidden as well, and steps 2 and 3 run again.
+    3. Boxes: two per line is not always enough (two blocks of hidden cells joined by one row
+       give the joining cells away by adding and subtracting lines). Every hidden cell must be a
+       corner of a *box* of hidden cells: one other value per dimension (`TOTAL` counts as a
+       value) spanning 2, 4, 8 or 16 cells, all hidden. Then no combination of the lines
+       determines it (see `_Table.box`). A hidden cell without one gets the box that hides the
+       fewest students more, and step 2 runs again.
+
+    Along a `loose` axis a subtotal is not the sum of its line (a student in several classes,
+    weeks or indicators is counted once): step 2 still treats it as one, but a box may stay at
+    the cell's own value along it, as the line gives no equation to solve.
 
     >>> counts = {("a", 1): 3, ("a", 2): 20, ("a", TOTAL): 23,
     ...           ("b", 1): 30, ("b", 2): 40, ("b", TOTAL): 70,
@@ -64,7 +74,7 @@ def suppress(
      (('b', 1), <Suppression.COMPLEMENTARY: 'COMPLEMENTARY'>),
      (('b', 2), <Suppression.COMPLEMENTARY: 'COMPLEMENTARY'>)]
     """
-    table = _Table(counts)
+    table = _Table(counts, loose)
     reason: dict[int, Suppression] = {
         i: Suppression.BELOW_MINIMUM
         for i, key in enumerate(table.keys)
@@ -92,7 +102,8 @@ def suppress(
 class _Table:
     """Cells and lines by number: line `l` has the subtotal `totals[l]` and `members[l]`."""
 
-    def __init__(self, counts: Mapping[Key, int]) -> None:
+    def __init__(self, counts: Mapping[Key, int], loose: Collection[int] = ()) -> None:
+        self.loose = loose
         self.keys = list(counts)
         self.size = [counts[key] for key in self.keys]
         self.index = index = {key: i for i, key in enumerate(self.keys)}
@@ -186,15 +197,18 @@ class _Table:
     def box(self, cell: int, reason: Mapping[int, Suppression]) -> list[int] | None:
         """A box of hidden cells around a hidden `cell`, if there is one.
 
-        Give +1 and -1 alternately to the corners of a box (with `TOTAL` as a value, a subtotal
-        corner takes the sign of its members): every line through the box then sums to zero, so
-        adding it to any solution of the lines gives another. The published cells cannot tell
-        the two apart, and no corner is determined.
+        Give +1 and -1 alternately to the corners of a box (a `TOTAL` corner takes the sign of
+        the member it sums): every line through the box then sums to zero, so adding it to any
+        solution of the lines gives another that the published cells cannot tell apart. No
+        corner is determined, whatever else is published.
         """
         if not self.keys[cell]:
             return []  # the grand total of a report without dimensions: no line to solve
         hidden = [
-            [self.keys[c][axis] for c in self._neighbours(cell, axis) if c in reason]
+            [
+                *([self.keys[cell][axis]] if axis in self.loose else []),
+                *(self.keys[c][axis] for c in self._neighbours(cell, axis) if c in reason),
+            ]
             for axis in range(len(self.keys[cell]))
         ]
         for partners in product(*hidden):
@@ -210,7 +224,7 @@ class _Table:
         key = self.keys[cell]
         ranked = [
             sorted(
-                self._neighbours(cell, axis),
+                [*([cell] if axis in self.loose else []), *self._neighbours(cell, axis)],
                 key=lambda c: (0 if c in reason else self.size[c], c),
             )
             for axis in range(len(key))
