@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.reports import TOTAL, Suppression, suppress
+from app.reports import METRICS, TOTAL, Suppression, suppress
+from app.reports.disclosure import discloses
 from schema.relay import to_global_id
 from tests.helpers import GraphQLResponse
 
@@ -416,3 +417,28 @@ async def test_active_students_leave_no_small_remainder_of_inactive_ones(gql, db
             assert everyone - cell["studentCount"] >= minimum, (group_by, cell, everyone)
             published += 1
     assert published, "some weeks leave enough students inactive to publish"
+
+
+def test_what_each_metric_withholds():
+    """The primary rule, metric by metric (minimum 10)."""
+
+    def withheld(metric: str, students: int, measure: Any = 0, spread: Any = None) -> bool:
+        return discloses(
+            METRICS[metric], students=students, measure=measure, spread=spread, minimum=10
+        )
+
+    assert withheld("STUDENT_COUNT", 9) and not withheld("STUDENT_COUNT", 10)
+    # A rate: its students, those who met it, those who did not.
+    assert withheld("READINESS_RATE", 18, measure=1)  # finding 5: 0.0556 of 18
+    assert withheld("READINESS_RATE", 40, measure=0) and withheld("READINESS_RATE", 40, 40)
+    assert withheld("READINESS_RATE", 19, measure=10)  # 9 did not
+    assert not withheld("READINESS_RATE", 20, measure=10)
+    # Active students: the inactive ones of the cell are the complement.
+    assert withheld("ACTIVE_STUDENTS", 30, measure=25)
+    assert not withheld("ACTIVE_STUDENTS", 30, measure=20)
+    # An average, or a sum of events, whose students' values are all equal.
+    assert withheld("AVERAGE_MARK", 25, measure=88, spread=0)
+    assert not withheld("AVERAGE_MARK", 25, measure=88, spread=3)
+    assert withheld("PORTFOLIO_ITEMS", 12, measure=12, spread=0)
+    assert not withheld("LOGINS_PER_WEEK", 12, measure=30, spread=4)
+    assert withheld("LOGINS_PER_WEEK", 9, measure=30, spread=4)

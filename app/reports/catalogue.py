@@ -68,7 +68,8 @@ class Metric:
     single: str = ""  # the same when each student is one fact row (no GROUP BY needed)
     measure: str = "{students}"  # outer level, from the partials; {students} counts students
     counted: str | None = None  # the fact row the measure counts (to count it distinct)
-    # Of an average: how far apart the values are (0: all equal, so each is the average).
+    # How far apart the students' values are: their marks, their event counts. 0 when they are
+    # all equal, and the cell's value then tells each student's (NULL: not known).
     spread: str = "NULL"
     # The measure counts a part of the cell's students (`students` counts them all): a rate's
     # numerator, the active students. The part and the rest must each reach the minimum.
@@ -140,6 +141,7 @@ METRICS: dict[str, Metric] = {
         _EVENT_DIMENSIONS,
         partial="count(*) AS n",
         measure="sum(n)",
+        spread="max(n) - min(n)",
         counted="ev.id",
         time="ev.occurred_at",
         default_window=True,
@@ -151,6 +153,7 @@ METRICS: dict[str, Metric] = {
         _EVENT_DIMENSIONS,
         partial="count(*) AS n",
         measure="sum(n)",
+        spread="max(n) - min(n)",
         counted="ev.id",
         time="ev.occurred_at",
         default_window=True,
@@ -162,6 +165,7 @@ METRICS: dict[str, Metric] = {
         _EVENT_DIMENSIONS,
         partial="count(*) AS n",
         measure="sum(n)",
+        spread="max(n) - min(n)",
         counted="pi.id",
         time="pi.created_at",
         default_window=True,

@@ -14,8 +14,9 @@ district's minimum number of students (`min_cell_size`):
   were not active. `STUDENT_COUNT` with the same grouping publishes the cell's students, so 25
   active students would tell that one of 26 was not.
 
-The other counts and per-week metrics publish a sum over the students who had events, each of
-whom contributes at least one: the cell's students are the only count to check.
+- a sum of events (`LOGINS_PER_WEEK`, `PORTFOLIO_ACTIVITY_PER_WEEK`, `PORTFOLIO_ITEMS`): also
+  that the students' counts differ. When every student of the cell has the same number of
+  events (12 logins by 12 students), the value tells each one's.
 
 ```python
 assert discloses(METRICS["READINESS_RATE"], students=18, measure=1, spread=None, minimum=10)
@@ -41,6 +42,6 @@ def discloses(metric: Metric, *, students: int, measure: Any, spread: Any, minim
         return part < minimum or students - part < minimum
     if students < minimum:
         return True
-    if metric.kind == "average":
-        return spread is None or spread == 0
-    return False
+    if metric.kind == "average" and spread is None:
+        return True
+    return spread is not None and spread == 0

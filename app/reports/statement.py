@@ -109,10 +109,12 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
     students = "count(*)" if of_students else "count(DISTINCT sid)"
     facts = [*(f"{key} AS k{i}" for i, key in enumerate(keys)), "s.id AS sid"]
     group_facts = ""
+    spread = metric.spread
     if metric.counted is not None and not metric.marks and "class" in needs:
         # A student's events repeat in each of their classes: count the events distinct.
         facts.append(f"{metric.counted} AS fact")
         students, measure = "count(DISTINCT sid)", "count(DISTINCT fact)"
+        spread = "NULL"  # no count per student here
     else:
         if metric.facts or needs & {"class", "indicators"}:
             # Several fact rows per student: one row per student and cell.
@@ -134,7 +136,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
         else "0 AS rolled_up",
         f"{students} AS students",
         f"{measure} AS measure",
-        f"{metric.spread} AS spread",
+        f"{spread} AS spread",
     ]
     labelled, label_joins = [], []
     for i, dim in enumerate(dims):
