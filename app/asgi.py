@@ -25,8 +25,8 @@ from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.policy import load_policy
+from app.report_export import export_csv
 from schema import create_schema
-from schema.reports.queries import export_csv
 
 _log = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ from app.reports.saved import (
     saved_reports,
     spec_of,
 )
-from app.reports.scope import REPORT_ROLES, report_scope
+from app.reports.scope import REPORT_ROLES, report_scope, schools_outside
 from app.reports.statement import Statement, build_statement
 from app.reports.suppression import TOTAL, Key, Suppression, suppress
 
@@ -100,6 +100,7 @@ __all__ = [
     "saved_report",
     "saved_reports",
     "school_year_end",
+    "schools_outside",
     "spec_of",
     "suppress",
 ]

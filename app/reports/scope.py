@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.models import Role
 from app.relations import RowScope, Viewer
+from app.reports.definitions import ReportSpec
 
 # Roles that may run and save reports; school-scoped holders see their schools only (SPEC §8).
 REPORT_ROLES = (Role.DISTRICT_ADMIN, Role.REPORTING, Role.SCHOOL_ADMIN, Role.COORDINATOR)
@@ -20,3 +21,8 @@ def report_scope(viewer: Viewer) -> RowScope | None:
     if not (schools or whole):
         return None
     return RowScope(viewer.district_id, frozenset(), frozenset(schools), whole)
+
+
+def schools_outside(spec: ReportSpec, scope: RowScope) -> set[int]:
+    """The schools `spec` filters on that the scope does not cover (refused, not ignored)."""
+    return set() if scope.whole_district else set(spec.filter.school_ids) - scope.school_ids
