@@ -96,7 +96,8 @@ class ReportQuery:
     @strawberry.field(
         description="A de-identified aggregate of the students the viewer reports on: `metric` "
         "in every combination of the `groupBy` dimensions, every subtotal and the grand total. "
-        "Cells resting on fewer students than the district's minimum are suppressed."
+        "Cells that would tell something about fewer students than the district's minimum "
+        "(their students, a rate's numerator or complement) are suppressed."
     )
     async def report(
         self,
