@@ -171,16 +171,24 @@ class _Table:
             candidates = [(False, n, i) for i, n in enumerate(self.size) if i not in reason]
         return min(candidates)[2]
 
-    def _corners(self, cell: int, partners: tuple[Any, ...]) -> list[int] | None:
-        """The cells of the box spanned by `cell` and one other value per axis; None when one
-        of them is absent (an absent cell is a known zero, it cannot be withheld)."""
-        key = self.keys[cell]
-        corners = []
-        for swap in product((False, True), repeat=len(key)):
-            corner = self.index.get(
-                tuple(p if s else v for v, p, s in zip(key, partners, swap, strict=True))
+    def _corners(
+        self,
+        cell: int,
+        partners: tuple[Any, ...],
+        within: Mapping[int, Suppression] | None = None,
+    ) -> list[int] | None:
+        """The cells of the box spanned by `cell` and one other value per axis (or its own, along
+        a loose axis); None when one of them is absent (an absent cell is a known zero, it
+        cannot be withheld) or, given `within`, not in it."""
+        keys: list[Key] = [()]
+        for value, partner in zip(self.keys[cell], partners, strict=True):
+            keys = [(*k, value) for k in keys] + (
+                [(*k, partner) for k in keys] if partner is not value else []
             )
-            if corner is None:
+        corners = []
+        for key in keys:
+            corner = self.index.get(key)
+            if corner is None or (within is not None and corner not in within):
                 return None
             corners.append(corner)
         return corners
@@ -212,8 +220,8 @@ class _Table:
             for axis in range(len(self.keys[cell]))
         ]
         for partners in product(*hidden):
-            corners = self._corners(cell, partners)
-            if corners is not None and all(c in reason for c in corners):
+            corners = self._corners(cell, partners, reason)
+            if corners is not None:
                 return corners
         return None
 
