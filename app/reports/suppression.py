@@ -130,16 +130,19 @@ class _Table:
                 self.lines_of[i].append(line)
 
     def hidden_in(self, reason: Mapping[int, Suppression]) -> list[int]:
-        return [
-            sum(i in reason for i in cells) + (self.totals[line] in reason)
+        """How many cells each line hides; `hide` keeps it (and `hidden_of`) up to date."""
+        self.hidden_of: list[list[int]] = [
+            [i for i in (*cells, self.totals[line]) if i in reason]
             for line, cells in enumerate(self.members)
         ]
+        return [len(cells) for cells in self.hidden_of]
 
     def hide(
         self, cell: int, reason: dict[int, Suppression], hidden_in: list[int], pending: list[int]
     ) -> None:
         reason[cell] = Suppression.COMPLEMENTARY
         for other in self.lines_of[cell]:
+            self.hidden_of[other].append(cell)
             hidden_in[other] += 1
             if hidden_in[other] == 1:
                 pending.append(other)
@@ -193,14 +196,16 @@ class _Table:
             corners.append(corner)
         return corners
 
-    def _neighbours(self, cell: int, axis: int) -> list[int]:
-        """The other cells of the line through `cell` along `axis` (its subtotal included)."""
+    def _neighbours(self, cell: int, axis: int, *, hidden: bool = False) -> list[int]:
+        """The other cells (or the other hidden ones) of the line through `cell` along `axis`,
+        its subtotal included."""
         key = self.keys[cell]
         total = cell if key[axis] is TOTAL else self.index.get(_swap(key, axis, TOTAL))
         line = self.line_at.get((axis, total)) if total is not None else None
         if line is None:
             return []
-        return [c for c in (*self.members[line], self.totals[line]) if c != cell]
+        cells = self.hidden_of[line] if hidden else (*self.members[line], self.totals[line])
+        return [c for c in cells if c != cell]
 
     def box(self, cell: int, reason: Mapping[int, Suppression]) -> list[int] | None:
         """A box of hidden cells around a hidden `cell`, if there is one.
@@ -212,17 +217,22 @@ class _Table:
         """
         if not self.keys[cell]:
             return []  # the grand total of a report without dimensions: no line to solve
+        key = self.keys[cell]
         hidden = [
             [
-                *([self.keys[cell][axis]] if axis in self.loose else []),
-                *(self.keys[c][axis] for c in self._neighbours(cell, axis) if c in reason),
+                *([key[axis]] if axis in self.loose else []),
+                *(self.keys[c][axis] for c in self._neighbours(cell, axis, hidden=True)),
             ]
-            for axis in range(len(self.keys[cell]))
+            for axis in range(len(key))
         ]
-        for partners in product(*hidden):
-            corners = self._corners(cell, partners, reason)
-            if corners is not None:
-                return corners
+        # A box is usually among the first few hidden neighbours: those first, then all.
+        for few in (_FEW, None):
+            for partners in product(*(values[:few] for values in hidden)):
+                corners = self._corners(cell, partners, reason)
+                if corners is not None:
+                    return corners
+            if all(len(values) <= _FEW for values in hidden):
+                break
         return None
 
     def cheapest_box(self, cell: int, reason: Mapping[int, Suppression]) -> list[int]:
