@@ -152,13 +152,15 @@ def _cells(
         key: int(row.measure) if metric.reports_part else everyone[key]
         for _, key, _, row in ordered
     }
+    # The students a part is taken from: in a week's cell, those of its subtotal over weeks
+    # (students without events in the window have no week).
+    within = week_axis if metric.part else None
     primary = {
         key
         for _, key, _, row in ordered
         if discloses(
             metric,
-            # A week's cell has the students of its subtotal over weeks: inactive ones included.
-            students=everyone[key if week_axis is None else _swap(key, week_axis, TOTAL)],
+            students=everyone[key if within is None else _swap(key, within, TOTAL)],
             measure=row.measure,
             spread=row.spread,
             minimum=minimum,
