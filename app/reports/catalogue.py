@@ -71,10 +71,10 @@ class Metric:
     # How far apart the students' values are: their marks, their event counts. 0 when they are
     # all equal, and the cell's value then tells each student's (NULL: not known).
     spread: str = "NULL"
-    # The measure counts a part of the cell's students (`students` counts them all): a rate's
-    # numerator, the active students. The part and the rest must each reach the minimum.
-    part: bool = False
-    reports_part: bool = False  # the cell's student count is that part, not all its students
+    # The cell's students the metric is about (those with events), when the facts are joined
+    # with LEFT JOIN so that `students` counts every student of the cell: the part is the
+    # cell's student count, and it and the rest must each reach the minimum.
+    part: str = ""
     time: str | None = None  # the column `from`/`to` and WEEK look at
     default_window: bool = False  # event metrics always have a window
     marks: bool = False  # classes and terms come from the mark, not the student's enrollments
@@ -110,62 +110,66 @@ DIMENSIONS: dict[str, Dimension] = {
     "READINESS_CATEGORY": Dimension("k.category", None, ("indicators",), False),
 }
 
-_EVENTS = "JOIN activity_event ev ON ev.student_id = s.id"
-_EVENT_WINDOW = (
-    "ev.district_id = :district_id",
-    "ev.occurred_at >= :t_from",
-    "ev.occurred_at < :t_to",
+# Every student of the cell, with or without events: those without are the complement of the
+# students counted (`STUDENT_COUNT` publishes them all). Their WEEK is null: such cells are
+# dropped, their subtotals over weeks kept.
+_EVENTS = (
+    "LEFT JOIN activity_event ev ON ev.student_id = s.id AND ev.district_id = :district_id"
+    " AND ev.occurred_at >= :t_from AND ev.occurred_at < :t_to"
 )
+_WITH_EVENTS = "{students} FILTER (WHERE n > 0)"
+_EVENT_SPREAD = "max(n) FILTER (WHERE n > 0) - min(n) FILTER (WHERE n > 0)"
 _PORTFOLIO_KINDS = "('portfolio_item_created', 'portfolio_item_updated')"
 
 METRICS: dict[str, Metric] = {
     "STUDENT_COUNT": Metric("", (), "count", _STUDENT_DIMENSIONS),
     "ACTIVE_STUDENTS": Metric(
-        # Every student of the cell, active or not: the inactive ones are the complement. An
-        # inactive student's WEEK is null; those cells are dropped, their subtotals kept.
-        "LEFT JOIN activity_event ev ON ev.student_id = s.id AND " + " AND ".join(_EVENT_WINDOW),
+        _EVENTS,
         (),
         "count",
         _EVENT_DIMENSIONS,
-        partial="bool_or(ev.id IS NOT NULL) AS active",
-        measure="{students} FILTER (WHERE active)",
+        partial="count(ev.id) AS n",
+        measure=_WITH_EVENTS,
+        part=_WITH_EVENTS,
         time="ev.occurred_at",
         default_window=True,
-        part=True,
-        reports_part=True,
     ),
     "LOGINS_PER_WEEK": Metric(
-        _EVENTS,
-        (*_EVENT_WINDOW, "ev.kind = 'login'"),
+        _EVENTS + " AND ev.kind = 'login'",
+        (),
         "per_week",
         _EVENT_DIMENSIONS,
-        partial="count(*) AS n",
+        partial="count(ev.id) AS n",
         measure="sum(n)",
-        spread="max(n) - min(n)",
+        part=_WITH_EVENTS,
+        spread=_EVENT_SPREAD,
         counted="ev.id",
         time="ev.occurred_at",
         default_window=True,
     ),
     "PORTFOLIO_ACTIVITY_PER_WEEK": Metric(
-        _EVENTS,
-        (*_EVENT_WINDOW, f"ev.kind IN {_PORTFOLIO_KINDS}"),
+        f"{_EVENTS} AND ev.kind IN {_PORTFOLIO_KINDS}",
+        (),
         "per_week",
         _EVENT_DIMENSIONS,
-        partial="count(*) AS n",
+        partial="count(ev.id) AS n",
         measure="sum(n)",
-        spread="max(n) - min(n)",
+        part=_WITH_EVENTS,
+        spread=_EVENT_SPREAD,
         counted="ev.id",
         time="ev.occurred_at",
         default_window=True,
     ),
     "PORTFOLIO_ITEMS": Metric(
-        "JOIN portfolio_item pi ON pi.student_id = s.id",
-        ("pi.district_id = :district_id", "pi.created_at >= :t_from", "pi.created_at < :t_to"),
+        "LEFT JOIN portfolio_item pi ON pi.student_id = s.id AND pi.district_id = :district_id"
+        " AND pi.created_at >= :t_from AND pi.created_at < :t_to",
+        (),
         "count",
         _EVENT_DIMENSIONS,
-        partial="count(*) AS n",
+        partial="count(pi.id) AS n",
         measure="sum(n)",
-        spread="max(n) - min(n)",
+        part=_WITH_EVENTS,
+        spread=_EVENT_SPREAD,
         counted="pi.id",
         time="pi.created_at",
         default_window=True,
@@ -178,7 +182,6 @@ METRICS: dict[str, Metric] = {
         partial="bool_or(r.student_id IS NOT NULL) AS met",
         single="r.student_id IS NOT NULL AS met",
         measure="{students} FILTER (WHERE met)",
-        part=True,
         time="ri.achieved_on",
     ),
     "AVERAGE_MARK": Metric(

@@ -148,10 +148,7 @@ def _cells(
     # different cells could be combined).
     ordered.sort(key=lambda entry: entry[0])
     everyone = {key: int(row.students) for _, key, _, row in ordered}
-    counts = {
-        key: int(row.measure) if metric.reports_part else everyone[key]
-        for _, key, _, row in ordered
-    }
+    counts = {key: int(row.part) if metric.part else everyone[key] for _, key, _, row in ordered}
     # The students a part is taken from: in a week's cell, those of its subtotal over weeks
     # (students without events in the window have no week).
     within = week_axis if metric.part else None
@@ -162,6 +159,7 @@ def _cells(
             metric,
             students=everyone[key if within is None else _swap(key, within, TOTAL)],
             measure=row.measure,
+            part=row.part,
             spread=row.spread,
             minimum=minimum,
         )

@@ -7,20 +7,19 @@ district's minimum number of students (`min_cell_size`):
 - a rate (`READINESS_RATE`): also its numerator, the students who met it (the rate times the
   students), and its complement, those who did not. A rate of 1 of 18, or of 0 or 1, tells
   something about one student or about every student of the cell;
-- an average (`AVERAGE_MARK`): also that the values differ. When every mark of the cell is
-  equal, the average is each student's mark.
-
-- a count of some of the cell's students (`ACTIVE_STUDENTS`): also the students of the cell who
-  were not active. `STUDENT_COUNT` with the same grouping publishes the cell's students, so 25
-  active students would tell that one of 26 was not.
-
-- a sum of events (`LOGINS_PER_WEEK`, `PORTFOLIO_ACTIVITY_PER_WEEK`, `PORTFOLIO_ITEMS`): also
-  that the students' counts differ. When every student of the cell has the same number of
-  events (12 logins by 12 students), the value tells each one's.
+- the metrics of events (`ACTIVE_STUDENTS`, `LOGINS_PER_WEEK`, `PORTFOLIO_ACTIVITY_PER_WEEK`,
+  `PORTFOLIO_ITEMS`): their `studentCount` is the students with events, a part of the cell's
+  students, which `STUDENT_COUNT` with the same grouping publishes. The students without
+  events are its complement: 25 active students would tell that one of 26 was not;
+- an average (`AVERAGE_MARK`), or a sum of events: also that the students' values differ. When
+  every mark of the cell is equal, the average is each student's mark; when every student has
+  the same number of events (12 logins by 12 students), the sum tells each one's.
 
 ```python
-assert discloses(METRICS["READINESS_RATE"], students=18, measure=1, spread=None, minimum=10)
-assert discloses(METRICS["ACTIVE_STUDENTS"], students=30, measure=25, spread=None, minimum=10)
+rate = METRICS["READINESS_RATE"]
+assert discloses(rate, students=18, measure=1, part=None, spread=None, minimum=10)
+active = METRICS["ACTIVE_STUDENTS"]
+assert discloses(active, students=30, measure=25, part=25, spread=None, minimum=10)
 ```
 """
 
@@ -31,15 +30,20 @@ from typing import Any
 from app.reports.catalogue import Metric
 
 
-def discloses(metric: Metric, *, students: int, measure: Any, spread: Any, minimum: int) -> bool:
+def discloses(
+    metric: Metric, *, students: int, measure: Any, part: Any, spread: Any, minimum: int
+) -> bool:
     """Whether publishing the cell would tell something about fewer than `minimum` students.
 
-    `students` are all the cell's students (for `ACTIVE_STUDENTS`, the active and the inactive),
-    `measure` and `spread` the cell's columns of the report statement.
+    `students` are all the cell's students (for the event metrics, those without events too),
+    `measure`, `part` and `spread` the cell's columns of the report statement.
     """
+    if metric.kind == "rate":
+        met = int(measure)
+        return students < minimum or met < minimum or students - met < minimum
     if metric.part:
-        part = int(measure)
-        return part < minimum or students - part < minimum
+        counted = int(part)
+        return counted < minimum or students - counted < minimum or spread == 0
     if students < minimum:
         return True
     if metric.kind == "average" and spread is None:

@@ -31,6 +31,9 @@ from app.reports.definitions import (
     school_year_end,
 )
 
+# What the statement gives for each cell besides its keys and labels.
+_CELL_COLUMNS = ("rolled_up", "students", "measure", "part", "spread")
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -115,6 +118,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
         facts.append(f"{metric.counted} AS fact")
         students, measure = "count(DISTINCT sid)", "count(DISTINCT fact)"
         spread = "NULL"  # no count per student here
+        part = "count(DISTINCT sid) FILTER (WHERE fact IS NOT NULL)" if metric.part else "NULL"
     else:
         if metric.facts or needs & {"class", "indicators"}:
             # Several fact rows per student: one row per student and cell.
@@ -124,6 +128,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
         else:
             facts += [metric.single] if metric.single else []
         measure = metric.measure.format(students=students)
+        part = metric.part.format(students=students) if metric.part else "NULL"
     sets = [
         "(" + ", ".join(f"k{i}" for i in subset) + ")"
         for size in range(len(dims), -1, -1)
@@ -136,6 +141,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
         else "0 AS rolled_up",
         f"{students} AS students",
         f"{measure} AS measure",
+        f"{part} AS part",
         f"{spread} AS spread",
     ]
     labelled, label_joins = [], []
@@ -149,7 +155,7 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
     # Every fragment comes from the catalogue above; values are bound parameters.
     sql = "\n".join(
         [
-            f"SELECT {', '.join([*labelled, 'rolled_up', 'students', 'measure', 'spread'])} FROM (",  # noqa: S608
+            f"SELECT {', '.join([*labelled, *_CELL_COLUMNS])} FROM (",  # noqa: S608
             f"  SELECT {', '.join(grouped)} FROM (",  # noqa: S608
             f"    SELECT {', '.join(facts)}",
             "    FROM student s",
