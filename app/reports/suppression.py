@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Mapping
-from itertools import product
+from itertools import islice, product
 from typing import Any
 
 
@@ -218,20 +218,20 @@ class _Table:
         if not self.keys[cell]:
             return []  # the grand total of a report without dimensions: no line to solve
         key = self.keys[cell]
-        hidden = [
-            [
-                *([key[axis]] if axis in self.loose else []),
-                *(self.keys[c][axis] for c in self._neighbours(cell, axis, hidden=True)),
-            ]
-            for axis in range(len(key))
-        ]
+
+        def hidden_values(axis: int, few: int | None) -> list[Any]:
+            own = [key[axis]] if axis in self.loose else []
+            others = (self.keys[c][axis] for c in self._neighbours(cell, axis, hidden=True))
+            return own + list(islice(others, few))
+
         # A box is usually among the first few hidden neighbours: those first, then all.
         for few in (_FEW, None):
-            for partners in product(*(values[:few] for values in hidden)):
+            hidden = [hidden_values(axis, few) for axis in range(len(key))]
+            for partners in product(*hidden):
                 corners = self._corners(cell, partners, reason)
                 if corners is not None:
                     return corners
-            if all(len(values) <= _FEW for values in hidden):
+            if few is not None and all(len(values) < few for values in hidden):
                 break
         return None
 
