@@ -183,17 +183,18 @@ class _Table:
         """The cells of the box spanned by `cell` and one other value per axis (or its own, along
         a loose axis); None when one of them is absent (an absent cell is a known zero, it
         cannot be withheld) or, given `within`, not in it."""
-        keys: list[Key] = [()]
-        for value, partner in zip(self.keys[cell], partners, strict=True):
-            keys = [(*k, value) for k in keys] + (
-                [(*k, partner) for k in keys] if partner is not value else []
-            )
-        corners = []
-        for key in keys:
-            corner = self.index.get(key)
-            if corner is None or (within is not None and corner not in within):
-                return None
-            corners.append(corner)
+        # Grown one axis at a time, so that a missing corner is found early.
+        corners = [cell]
+        for axis, partner in enumerate(partners):
+            if partner is self.keys[cell][axis]:
+                continue  # flat along this (loose) axis
+            grown = []
+            for corner in corners:
+                other = self.index.get(_swap(self.keys[corner], axis, partner))
+                if other is None or (within is not None and other not in within):
+                    return None
+                grown.append(other)
+            corners += grown
         return corners
 
     def _neighbours(self, cell: int, axis: int, *, hidden: bool = False) -> list[int]:
