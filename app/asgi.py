@@ -32,8 +32,8 @@ from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import load_policy
+from app.report_export import export_csv
 from schema import create_schema
-from schema.reports.queries import export_csv
 
 _log = logging.getLogger(__name__)
 

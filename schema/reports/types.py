@@ -94,12 +94,14 @@ class ReadinessCategory(enum.Enum):
 class SuppressionReason(enum.Enum):
     BELOW_MINIMUM = strawberry.enum_value(
         "BELOW_MINIMUM",
-        description="Fewer students than the district's minimum cell size (`minCellSize`).",
+        description="The cell would tell something about fewer students than the district's "
+        "minimum cell size (`minCellSize`): its students, a rate's numerator or complement, "
+        "or values all equal. Which one is not said, as that would tell it.",
     )
     COMPLEMENTARY = strawberry.enum_value(
         "COMPLEMENTARY",
-        description="Withheld so that another withheld cell of the same row, column or total "
-        "cannot be worked out by subtraction.",
+        description="Withheld so that no other withheld cell can be worked out from the "
+        "published cells and totals.",
     )
 
 
@@ -252,7 +254,8 @@ class Report:
     group_by: list[ReportDimension]
     filter: ReportFilterValues
     min_cell_size: int = strawberry.field(
-        description="Cells resting on fewer students are suppressed (the district's setting)."
+        description="The district's minimum: no published cell tells something about fewer "
+        "students (see `SuppressionReason`)."
     )
     from_: datetime.date | None = strawberry.field(
         name="from", description="First day of the data taken (metrics that look at dates)."
