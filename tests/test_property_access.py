@@ -16,7 +16,7 @@ from the tables and applies the table of §5 written out as data:
 
 The run is derandomized (fixed seed, no example database) with a fixed budget per account, so
 CI is fast and repeatable; at its end it prints the examples run and the Student objects checked
-per account. `PROPERTY_EXAMPLES` (default 50) raises the budget for a longer local hunt.
+per account. `PROPERTY_EXAMPLES` (default 40) raises the budget for a longer local hunt.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from app.config import get_settings
 from schema import create_schema
 from tests.oracle import FIELD_CLASS, Facts, Oracle, StudentAccess, expected_value
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "40"))
 
 # The nine demo accounts of SPEC §12, anonymous, and two holders of a legitimate-interest grant.
 ACCOUNTS = [
