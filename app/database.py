@@ -103,6 +103,9 @@ async def setup_roles(admin_url: str) -> None:
     await ensure_database(admin_url)
     connection = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
+        # Every process of the embedded server comes here: when all is in order, it only reads.
+        if not await connection.fetchval(roles.NEEDS_PREPARING_QUERY):
+            return
         async with connection.transaction():
             statements = roles.create_role_statements() + roles.prepare_statements()
             # On a database already migrated (an older checkout's, made as `postgres`) the

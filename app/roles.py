@@ -34,6 +34,35 @@ RECORD_TABLES: tuple[str, ...] = ("disclosure", "audit_event")
 _READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version",)
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _array(names: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(_literal(name) for name in names) + "]::text[]"
+
+
+# Taken (to the end of the transaction) before changing owners or grants: server workers starting
+# together, a CLI command beside them and a migration would otherwise race on the same catalog rows
+# ("tuple concurrently updated").
+_LOCK = f"SELECT pg_advisory_xact_lock(hashtext({_literal('schoolgraph roles')}))"
+
+# True when the schema or anything in it is not the owner's yet (a new database, or one an older
+# version migrated as `postgres`): only then is there something to prepare.
+NEEDS_PREPARING_QUERY = f"""
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(OWNER_ROLE)})
+    OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {_literal(APP_ROLE)})
+    OR EXISTS (SELECT FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+               WHERE n.nspname = 'public' AND r.rolname <> {_literal(OWNER_ROLE)})
+    OR EXISTS (SELECT FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+               WHERE c.relnamespace = 'public'::regnamespace
+                 AND r.rolname <> {_literal(OWNER_ROLE)})
+    OR EXISTS (SELECT FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+               WHERE p.pronamespace = 'public'::regnamespace
+                 AND r.rolname <> {_literal(OWNER_ROLE)})
+"""  # noqa: S608 (only this module's constants are interpolated)
+
+
 class RoleError(RuntimeError):
     """A connection runs as the wrong role; the message is one line saying what to do."""
 
@@ -46,14 +75,6 @@ def with_user(url: str, user: str, password: str | None = None) -> str:
     if password:
         credentials += ":" + quote(password, safe="")
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _array(names: tuple[str, ...]) -> str:
-    return "ARRAY[" + ", ".join(_literal(name) for name in names) + "]::text[]"
 
 
 def create_role_statements() -> list[str]:
@@ -90,7 +111,7 @@ def prepare_statements() -> list[str]:
     in it, including objects an older version created as `postgres`, so that migrations can run as
     the owner from then on."""
     return [
-        f"SELECT pg_advisory_xact_lock(hashtext({_literal('schoolgraph roles')}))",
+        _LOCK,
         f"ALTER SCHEMA public OWNER TO {OWNER_ROLE}",
         f"""
         DO $$ DECLARE item record; BEGIN
@@ -127,6 +148,7 @@ def grant_statements() -> list[str]:
     """SQL (run by the owner, after the migrations, in the same transaction) that grants the
     application role exactly what it needs: revoke everything, then grant by kind of table."""
     return [
+        _LOCK,
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}",

@@ -20,7 +20,7 @@ import pytest
 from app import migrate
 from app.asgi import create_app
 from app.database import asyncpg_dsn, server_role_problem, with_database
-from app.roles import APP_ROLE, OWNER_ROLE, RECORD_TABLES, with_user
+from app.roles import APP_ROLE, OWNER_ROLE, RECORD_TABLES, RoleError, with_user
 
 SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
 
@@ -225,7 +225,7 @@ async def test_tables_made_by_postgres_are_handed_to_the_owner(scratch_url):
 
 
 async def test_the_application_role_cannot_migrate(database_url):
-    with pytest.raises(Exception, match=f"migrations run as {OWNER_ROLE}"):
+    with pytest.raises(RoleError, match=f"migrations run as {OWNER_ROLE}"):
         await asyncio.to_thread(migrate.upgrade, database_url)
 
 
