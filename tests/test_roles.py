@@ -19,7 +19,7 @@ import pytest
 
 from app import migrate
 from app.asgi import create_app
-from app.database import asyncpg_dsn, server_role_problem, with_database
+from app.database import asyncpg_dsn, server_role_problem, setup_roles, with_database
 from app.roles import APP_ROLE, OWNER_ROLE, RECORD_TABLES, RoleError, with_user
 
 SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
@@ -266,6 +266,13 @@ def test_migrate_with_only_database_url_stops_with_one_line(database_url):
 def test_migrate_as_the_application_role_stops_with_one_line(database_url):
     result = _cli("migrate", DATABASE_URL=database_url, SCHOOLGRAPH_MIGRATE_URL=database_url)
     _one_clear_line(result, f"migrations run as {OWNER_ROLE}")
+
+
+async def test_serve_without_a_migrate_url_needs_a_current_schema(scratch_url):
+    await setup_roles(scratch_url)
+    app_url = with_user(scratch_url, APP_ROLE)
+    result = await asyncio.to_thread(_cli, "serve", "--port", "1", DATABASE_URL=app_url)
+    _one_clear_line(result, "run `schoolgraph migrate` with SCHOOLGRAPH_MIGRATE_URL")
 
 
 def test_create_roles_makes_a_database_ready_to_migrate_and_serve(admin_database_url):
