@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from app import graphiql, metrics, policy_sync
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
-from app.database import create_engine, resolve_database_url
+from app.database import create_engine, resolve_database_url, server_role_problem
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
@@ -131,6 +131,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Least privilege is not optional: connected as a superuser or the owner, the server could
+        # rewrite the record it keeps, so it does not start (`schoolgraph serve` says so first).
+        problem = await server_role_problem(url)
+        if problem:
+            await engine.dispose()
+            raise RuntimeError(problem)
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
         _settle_garbage_collector()

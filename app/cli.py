@@ -1,7 +1,9 @@
 """The `schoolgraph` command line.
 
 Every command finds the database the same way as the server: `DATABASE_URL`, or this checkout's
-embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise).
+embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise). Commands that
+read or append (`token`, `audit`, `policy reload`) log in as the application role, like the server;
+`migrate` and `seed` as the owner (`SCHOOLGRAPH_MIGRATE_URL` with `DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -24,18 +26,45 @@ cli = typer.Typer(
 )
 policy_cli = typer.Typer(help="Check, print and reload the access policy.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The record of disclosures.", no_args_is_help=True)
+db_cli = typer.Typer(help="The database server: roles and grants.", no_args_is_help=True)
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(db_cli, name="db")
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
 
-def _database_url() -> str:
-    from app.database import ensure_database, resolve_database_url
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]{message}[/red]", soft_wrap=True)
+    return typer.Exit(1)
 
-    url = resolve_database_url()
-    asyncio.run(ensure_database(url))
-    return url
+
+def _database_url() -> str:
+    """The application role's URL (what the server connects with)."""
+    from app.database import resolve_database_url
+
+    return resolve_database_url()
+
+
+def _migrate_url() -> str:
+    """The owner's URL (migrations, the seed); one clear line when it is not configured."""
+    from app.database import resolve_migrate_url
+    from app.roles import RoleError
+
+    try:
+        return resolve_migrate_url()
+    except RoleError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _upgrade(url: str) -> None:
+    from app import migrate as migrations
+    from app.roles import RoleError
+
+    try:
+        migrations.upgrade(url)
+    except RoleError as exc:
+        raise _fail(str(exc)) from None
 
 
 async def _district_count(url: str) -> int:
@@ -54,9 +83,7 @@ async def _district_count(url: str) -> int:
 @cli.command()
 def migrate() -> None:
     """Bring the database schema to the latest revision."""
-    from app import migrate as migrations
-
-    migrations.upgrade(_database_url())
+    _upgrade(_migrate_url())
     console.print("database schema is up to date")
 
 
@@ -71,10 +98,10 @@ def seed(
     from app.seed import SeedError
     from app.seed import seed as run_seed
 
-    url = _database_url()
+    url = _migrate_url()
     if reset:
         migrations.downgrade(url, "base")
-    migrations.upgrade(url)
+    _upgrade(url)
     try:
         summary = asyncio.run(run_seed(url, students=students, seed=seed, progress=True))
     except SeedError as exc:
@@ -94,14 +121,31 @@ def serve(
 
     from app import logs
     from app import migrate as migrations
+    from app.database import server_role_problem
     from app.seed import seed as run_seed
 
     started = time.perf_counter()
+    settings = get_settings()
     url = _database_url()
-    migrations.upgrade(url)
-    if asyncio.run(_district_count(url)) == 0 and get_settings().demo:
-        console.print("empty database: seeding the demo district")
-        asyncio.run(run_seed(url, progress=True))
+    # The server refuses to start with more privilege than it needs: a superuser or the owner
+    # could rewrite the record it keeps (an old setup with DATABASE_URL=postgres stops here).
+    problem = asyncio.run(server_role_problem(url))
+    if problem:
+        raise _fail(problem)
+    if settings.migrate_url or not settings.database_url:
+        owner_url = _migrate_url()
+        _upgrade(owner_url)
+        if asyncio.run(_district_count(owner_url)) == 0 and settings.demo:
+            console.print("empty database: seeding the demo district")
+            asyncio.run(run_seed(owner_url, progress=True))
+    else:
+        # Migrated by a separate step (SCHOOLGRAPH_MIGRATE_URL is not given to the server).
+        current, head = asyncio.run(migrations.current_revision(url)), migrations.head_revision()
+        if current != head:
+            raise _fail(
+                f"the database schema is at revision {current}, not {head}: run"
+                " `schoolgraph migrate` with SCHOOLGRAPH_MIGRATE_URL (docs/deployment.md)"
+            )
     console.print(
         f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at http://{host}:{port}/graphql"
     )
@@ -243,6 +287,62 @@ def audit_verify() -> None:
         console.print(f"[red]broken link after {checked - 1:,} good rows: {broken}[/red]")
         raise typer.Exit(1)
     console.print(f"{checked:,} disclosures verified: the chain is intact")
+
+
+@db_cli.command("create-roles")
+def db_create_roles(
+    admin_url: str = typer.Option(
+        ..., "--admin-url", envvar="SCHOOLGRAPH_ADMIN_URL", help="A superuser's URL on the server."
+    ),
+    database: str = typer.Option("schoolgraph", help="The application database (made if missing)."),
+    owner_password: str = typer.Option(None, help="Password of the owner role."),
+    app_password: str = typer.Option(None, help="Password of the application role."),
+) -> None:
+    """Create the owner and application roles and the database (for an external server).
+
+    Prints the two settings to deploy with: DATABASE_URL (the server, least privilege) and
+    SCHOOLGRAPH_MIGRATE_URL (migrations and the seed). A role created now gets a generated password
+    unless one is given; an existing role keeps its password unless one is given.
+    """
+    import secrets
+
+    import asyncpg
+
+    from app import roles
+    from app.database import asyncpg_dsn, setup_roles, with_database
+
+    async def run() -> dict[str, str | None]:
+        connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            if not await connection.fetchval(superuser):
+                raise _fail("--admin-url must log in as a superuser (it creates roles and grants)")
+            existing = {
+                row[0]
+                for row in await connection.fetch(
+                    "SELECT rolname FROM pg_roles WHERE rolname = any($1::text[])",
+                    [roles.OWNER_ROLE, roles.APP_ROLE],
+                )
+            }
+            await setup_roles(with_database(admin_url, database))
+            passwords: dict[str, str | None] = {}
+            for role, given in ((roles.OWNER_ROLE, owner_password), (roles.APP_ROLE, app_password)):
+                password = given or (None if role in existing else secrets.token_urlsafe(24))
+                if password:
+                    await connection.execute(roles.password_statement(role, password))
+                passwords[role] = password
+            return passwords
+        finally:
+            await connection.close()
+
+    passwords = asyncio.run(run())
+    url = with_database(admin_url, database)
+    for role, password in passwords.items():
+        if password is None:
+            typer.echo(f"{role} existed: its password is unchanged", err=True)
+    print(f"DATABASE_URL={roles.with_user(url, roles.APP_ROLE, passwords[roles.APP_ROLE])}")
+    owner_url = roles.with_user(url, roles.OWNER_ROLE, passwords[roles.OWNER_ROLE])
+    print(f"SCHOOLGRAPH_MIGRATE_URL={owner_url}")
 
 
 def main() -> None:

@@ -44,6 +44,9 @@ class Settings:
     environment: str
     home: Path
     database_url: str | None
+    # The owner's (or a superuser's) URL: `migrate` and `seed` run as it; `serve` migrates with it
+    # when set. Unused with the embedded server, which sets both roles up itself.
+    migrate_url: str | None
     jwt_secret: str
     jwt_issuer: str
     jwt_audience: str
@@ -100,6 +103,7 @@ def get_settings() -> Settings:
         environment=environment,
         home=home,
         database_url=os.environ.get("DATABASE_URL") or None,
+        migrate_url=os.environ.get("SCHOOLGRAPH_MIGRATE_URL") or None,
         jwt_secret=secret,
         jwt_issuer=os.environ.get("SCHOOLGRAPH_JWT_ISSUER", "schoolgraph"),
         jwt_audience=os.environ.get("SCHOOLGRAPH_JWT_AUDIENCE", "schoolgraph"),

@@ -140,9 +140,9 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-async def seeded(database_url: str) -> AsyncIterator[Seeded]:
+async def seeded(admin_database_url: str) -> AsyncIterator[Seeded]:
     """A database of this module's own: migrated, then seeded with (STUDENTS, SEED, TODAY)."""
-    async with fresh_database(database_url) as url:
+    async with fresh_database(admin_database_url) as url:
         async with connect(url) as connection:
             before = await schema_of(connection)
         summary = await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)
@@ -330,16 +330,18 @@ async def test_seed_leaves_every_index_constraint_and_trigger_as_migrated(seeded
     assert await schema_of(seeded_db) == seeded.schema_before
 
 
-async def test_same_students_seed_and_today_give_identical_rows(seeded, seeded_db, database_url):
-    async with fresh_database(database_url) as url:
+async def test_same_students_seed_and_today_give_identical_rows(
+    seeded, seeded_db, admin_database_url
+):
+    async with fresh_database(admin_database_url) as url:
         summary = await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)
         async with connect(url) as again:
             assert await digests(again) == await digests(seeded_db)
     assert dict(summary.rows) == dict(seeded.summary.rows)
 
 
-async def test_another_seed_gives_other_rows(seeded_db, database_url):
-    async with fresh_database(database_url) as url:
+async def test_another_seed_gives_other_rows(seeded_db, admin_database_url):
+    async with fresh_database(admin_database_url) as url:
         await seed(url, students=STUDENTS, seed=SEED + 1, progress=False, today=TODAY)
         async with connect(url) as other:
             theirs = await digests(other)
@@ -388,8 +390,8 @@ async def test_seeding_a_seeded_database_raises_and_writes_nothing(seeded, seede
     assert gc.isenabled()
 
 
-async def test_seeding_an_unmigrated_database_raises(database_url):
-    async with fresh_database(database_url, migrated=False) as url:
+async def test_seeding_an_unmigrated_database_raises(admin_database_url):
+    async with fresh_database(admin_database_url, migrated=False) as url:
         with pytest.raises(SeedError, match="migrate"):
             await seed(url, students=STUDENTS, progress=False, today=TODAY)
 
@@ -399,7 +401,7 @@ async def test_too_few_students_are_refused(seeded):
         await seed(seeded.url, students=MIN_STUDENTS - 1, progress=False, today=TODAY)
 
 
-async def test_a_failing_load_rolls_back_everything(database_url, monkeypatch):
+async def test_a_failing_load_rolls_back_everything(admin_database_url, monkeypatch):
     """An error in the middle of the load (here: in the row generator) leaves the database as
     migrated: no rows, every index and foreign key still there."""
     from app import seed as seed_module
@@ -409,7 +411,7 @@ async def test_a_failing_load_rolls_back_everything(database_url, monkeypatch):
         yield  # pragma: no cover
 
     monkeypatch.setattr(seed_module._Generator, "_portfolio_rows", broken)
-    async with fresh_database(database_url) as url, connect(url) as connection:
+    async with fresh_database(admin_database_url) as url, connect(url) as connection:
         before = await snapshot(connection)
         with pytest.raises(RuntimeError, match="generator failed"):
             await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)
