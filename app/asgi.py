@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from app import graphiql, metrics, policy_sync
 from app.config import Settings, get_settings
+from app.connection_limits import BodyTimeout
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.policy import load_policy
@@ -123,4 +125,5 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyTimeout, seconds=settings.body_timeout)],
     )
