@@ -7,6 +7,8 @@ embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwis
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import time
 from datetime import timedelta
@@ -92,10 +94,19 @@ def serve(
     import uvicorn
 
     from app import migrate as migrations
+    from app.connection_limits import server_options
     from app.seed import seed as run_seed
 
+    # SIGTERM (process managers, container runtimes) ends the process like Ctrl-C: by an
+    # exception, so that exit handlers run and the embedded PostgreSQL is stopped. uvicorn
+    # shuts down gracefully first, then re-raises the signal to this handler.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = time.perf_counter()
     url = _database_url()
+    # Workers get the URL rather than joining the embedded server themselves: this process
+    # owns it and stops it last, whatever happened to them (a worker ended by SIGTERM or
+    # SIGKILL runs no exit handler and used to leave its claim on the server behind).
+    os.environ["DATABASE_URL"] = url
     migrations.upgrade(url)
     if asyncio.run(_district_count(url)) == 0 and get_settings().demo:
         console.print("empty database: seeding the demo district")
@@ -111,7 +122,12 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        **server_options(get_settings()),
     )
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @cli.command()
