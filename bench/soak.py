@@ -184,24 +184,30 @@ class MemorySampler:
 
     def __init__(self) -> None:
         self.samples: list[tuple[int, float, int]] = []  # (life, seconds into that life, bytes)
-        self.server: ServeProcess | None = None
-        self.life = 0
-        self._born = time.monotonic()
+        # (server, its life's number, when it was born), swapped whole so that a sample is never
+        # tagged with one life and timed from another
+        self._following: tuple[ServeProcess, int, float] | None = None
+        self._lives = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def follow(self, server: ServeProcess | None) -> None:
         """Sample `server` from now on as a new life (None: pause)."""
-        self.server, self._born = server, time.monotonic()
-        if server is not None:
-            self.life += 1
+        if server is None:
+            self._following = None
+        else:
+            self._lives += 1
+            self._following = (server, self._lives, time.monotonic())
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
-            server = self.server
-            rss = server.rss() if server else 0
+            following = self._following
+            if following is None:
+                continue
+            server, life, born = following
+            rss = server.rss()
             if rss:
-                self.samples.append((self.life, time.monotonic() - self._born, rss))
+                self.samples.append((life, time.monotonic() - born, rss))
 
     def start(self) -> None:
         self._thread.start()
