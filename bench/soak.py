@@ -1,8 +1,8 @@
 """`scripts/soak`: mixed roles at 64 clients for N minutes while PostgreSQL crashes and the server
 is stopped with SIGTERM; then whether every answer, write and disclosure held.
 
-    scripts/soak --minutes 3            # the run docs/reliability.md reports
-    scripts/soak --minutes 0.5 --json out.json
+    scripts/soak                        # 3 minutes, the shortest run that judges memory
+    scripts/soak --minutes 5 --json soak.json --log serve.log   # docs/reliability.md's run
 
 What it does, all on loopback and in temporary directories, bounded in time and requests:
 
@@ -27,7 +27,8 @@ The verdict (exit status 0 or 1) is the conjunction of:
   older one, none lost);
 - the record of disclosures verifies;
 - memory is flat: at the end of each server's life its RSS is at most 25% above its RSS after a
-  minute of warm-up (a life shorter than 90 s is not judged; at least one must be: --minutes 3).
+  minute of warm-up (a life shorter than 90 s is not judged; at least one must be: --minutes 3);
+- the server exits by itself on SIGTERM, midway and at the end.
 """
 
 from __future__ import annotations
@@ -706,7 +707,7 @@ def print_report(figures: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=1.0, help="length of the load")
+    parser.add_argument("--minutes", type=float, default=3.0, help="length of the load")
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL is down")
