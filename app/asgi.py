@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from app import graphiql, metrics, policy_sync
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
+from app.connection_limits import BodyTimeout
 from app.database import create_engine, resolve_database_url, server_role_problem
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
@@ -163,6 +164,7 @@ def create_app(
         exception_handlers={HTTPException: http_exception},
         middleware=[
             Middleware(MaskFailures),
+            Middleware(BodyTimeout, seconds=settings.body_timeout),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )

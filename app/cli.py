@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from datetime import timedelta
@@ -121,9 +122,14 @@ def serve(
 
     from app import logs
     from app import migrate as migrations
+    from app.connection_limits import server_options
     from app.database import server_role_problem
     from app.seed import seed as run_seed
 
+    # SIGTERM (process managers, container runtimes) ends the process like Ctrl-C: by an
+    # exception, so that exit handlers run and the embedded PostgreSQL is stopped. uvicorn
+    # shuts down gracefully first, then re-raises the signal to this handler.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = time.perf_counter()
     settings = get_settings()
     url = _database_url()
@@ -151,6 +157,10 @@ def serve(
     )
     # Each worker reads it to warn when its login limits are not shared (app.asgi).
     os.environ["WEB_CONCURRENCY"] = str(workers)
+    # Workers get the URL rather than joining the embedded server themselves: this process
+    # owns it and stops it last, whatever happened to them (a worker ended by SIGTERM or
+    # SIGKILL runs no exit handler and used to leave its claim on the server behind).
+    os.environ["DATABASE_URL"] = url
     uvicorn.run(
         "app.asgi:create_app",
         factory=True,
@@ -160,7 +170,12 @@ def serve(
         log_level="info",
         log_config=logs.config(),
         access_log=False,
+        **server_options(get_settings()),
     )
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @cli.command()

@@ -27,6 +27,11 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 def _development_secret(home: Path) -> str:
     """A random HS256 secret kept under `.schoolgraph/` so server and CLI tokens agree."""
     path = home / "jwt-secret"
@@ -64,6 +69,12 @@ class Settings:
     lockout_threshold: int
     statement_timeout_ms: int
     pool_size: int
+    # Slow clients (app/connection_limits.py): seconds to send a request's headers, then its body;
+    # open connections per worker process, and connections the kernel queues before `accept`.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+    backlog: int = 2048
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
     # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
     policy_dir: Path = PROJECT_ROOT / "policies"
@@ -118,6 +129,10 @@ def get_settings() -> Settings:
         lockout_threshold=_env_int("SCHOOLGRAPH_LOCKOUT_THRESHOLD", 10),
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
+        header_timeout=_env_float("SCHOOLGRAPH_HEADER_TIMEOUT", 10.0),
+        body_timeout=_env_float("SCHOOLGRAPH_BODY_TIMEOUT", 30.0),
+        max_connections=_env_int("SCHOOLGRAPH_MAX_CONNECTIONS", 1000),
+        backlog=_env_int("SCHOOLGRAPH_BACKLOG", 2048),
         policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
         login_limit_per_address=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_ADDRESS")
         or "100/minute",
