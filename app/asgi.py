@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync
+from app import graphiql, metrics, policy_sync, sealer
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
 from app.http import GraphQLEndpoint, PolicyHolder
@@ -105,10 +105,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
+        sealing = sealer.start(engine, settings)
         _settle_garbage_collector()
         try:
             yield
         finally:
+            await sealer.stop(sealing)
             await listener.close()
             await engine.dispose()
 
