@@ -58,9 +58,12 @@ class Batch:
 class RowSigner:
     """The MAC of a disclosure's content under a key derived from the audit key.
 
+    What a request's rows share (district, viewer, request, time) is hashed once per request;
+    each row then adds its own fields (an HMAC state is copied, not recomputed).
+
     >>> signer = RowSigner(b"k" * 32)
-    >>> at = "2026-01-01T00:00:00+00:00"
-    >>> len(signer.mac(1, 2, 3, "teacher_of", None, None, "contact", "r1", at))
+    >>> request = signer.request(1, 3, "r1", "2026-01-01T00:00:00+00:00")
+    >>> len(signer.mac(request, 2, "teacher_of", None, "contact", None))
     64
     """
 
@@ -69,39 +72,43 @@ class RowSigner:
         row_key = hmac.new(audit_key, b"schoolgraph disclosure row v1", hashlib.sha256).digest()
         self._base = hmac.new(row_key, digestmod=hashlib.sha256)
 
+    def request(
+        self, district_id: int, viewer_user_id: int, request_id: str, disclosed_at: str
+    ) -> Any:
+        """The HMAC state after the fields every row of one request shares (`disclosed_at` in
+        ISO 8601, UTC)."""
+        state = self._base.copy()
+        shared = [district_id, viewer_user_id, request_id, disclosed_at]
+        state.update(json.dumps(shared, separators=(",", ":")).encode() + b"\n")
+        return state
+
+    @staticmethod
     def mac(
-        self,
-        district_id: int,
+        request: Any,
         student_id: int,
-        viewer_user_id: int,
         basis: str,
         grant_id: int | None,
-        purpose: str | None,
         classes: str,
-        request_id: str,
-        disclosed_at: str,
+        purpose: str | None,
     ) -> str:
-        """`classes` is the comma-joined sorted field classes; `disclosed_at` ISO 8601 in UTC."""
-        content = [
-            district_id, student_id, viewer_user_id, basis, grant_id, purpose, classes,
-            request_id, disclosed_at,
-        ]  # fmt: skip
-        digest = self._base.copy()
-        digest.update(json.dumps(content, separators=(",", ":")).encode())
-        return digest.hexdigest()
+        """`classes` is the comma-joined sorted field classes. The free-text purpose comes last
+        and is marked, so no two contents give the same message."""
+        state = request.copy()
+        marked = b"\x00" if purpose is None else b"=" + purpose.encode()
+        state.update(f"{student_id}|{basis}|{grant_id}|{classes}|".encode() + marked)
+        return str(state.hexdigest())
 
     def row_mac(self, row: Any) -> str:
         """The MAC a stored row (a mapping of the table's columns) should carry."""
+        at = utc_iso(row["disclosed_at"])
+        request = self.request(row["district_id"], row["viewer_user_id"], row["request_id"], at)
         return self.mac(
-            row["district_id"],
+            request,
             row["student_id"],
-            row["viewer_user_id"],
             row["basis"],
             row["grant_id"],
-            row["purpose"],
             ",".join(row["field_classes"]),
-            row["request_id"],
-            utc_iso(row["disclosed_at"]),
+            row["purpose"],
         )
 
 
@@ -142,7 +149,7 @@ async def write(
     district_id = viewer.district_id
     user_id = viewer.user_id
     now = datetime.now(UTC)
-    stamp = utc_iso(now)
+    request = signer.request(district_id, user_id, request_id, utc_iso(now))
     mac = signer.mac
     students: list[int] = []
     bases: list[str] = []
@@ -157,19 +164,7 @@ async def write(
         grants.append(grant_id)
         purposes.append(purpose)
         classes.append(joined)
-        macs.append(
-            mac(
-                district_id,
-                student_id,
-                user_id,
-                basis,
-                grant_id,
-                purpose,
-                joined,
-                request_id,
-                stamp,
-            )
-        )
+        macs.append(mac(request, student_id, basis, grant_id, joined, purpose))
     await connection.execute(
         _INSERT,
         {
