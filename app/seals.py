@@ -6,12 +6,12 @@ or `schoolgraph audit seal` — chains them afterwards, one district at a time:
     seal n covers every row of the district whose writing transaction `txn` lies in
     [horizon of seal n-1, horizon of seal n), in (txn, id) order
 
-where a seal's horizon is the oldest transaction still running when it was made
-(`pg_snapshot_xmin`): every transaction below it has ended, and any transaction that writes later
-has a larger id, so no row can ever appear inside a sealed range. Each seal stores the count, the
-last id and a digest of its rows' (id, mac), and a keyed `hash` over all that and the previous
-seal's hash. Sealers of one district exclude each other with `pg_try_advisory_lock`: one that
-finds the lock taken skips the district instead of waiting.
+where a seal's horizon is the oldest transaction of this database still running when it was made
+(from `pg_current_snapshot`): every transaction below it has ended, and any transaction that
+writes later has a larger id, so no row can ever appear inside a sealed range. Each seal stores
+the count, the last id and a digest of its rows' (id, mac), and a keyed `hash` over all that and
+the previous seal's hash. Sealers of one district exclude each other with
+`pg_try_advisory_lock`: one that finds the lock taken skips the district instead of waiting.
 
     >>> await seal_district(engine, district_id=1, audit_key=key)   # doctest: +SKIP
     Seal(district_id=1, seal_id=7, rows=117, ...)
@@ -77,6 +77,23 @@ class Seal:
     hash: str
 
 
+# The oldest transaction that may still write a row of this database: the snapshot's running
+# transactions, less those seen running in another database (a transaction never changes
+# database), or the next transaction id if there is none. A transaction that ends between the
+# snapshot and the look-up stays in (the next seal moves past it); without the privilege to see
+# other sessions, nothing is left out and the horizon is the server-wide `pg_snapshot_xmin`.
+_HORIZON = text(
+    """
+    WITH snap AS (SELECT pg_current_snapshot() AS s)
+    SELECT LEAST(
+             pg_snapshot_xmax(s),
+             (SELECT min(x) FROM pg_snapshot_xip(s) AS x
+              WHERE x::xid NOT IN (SELECT backend_xid FROM pg_stat_activity
+                                   WHERE backend_xid IS NOT NULL
+                                     AND datname IS DISTINCT FROM current_database())))::text
+    FROM snap
+    """
+)
 _LATEST = text(
     "SELECT id, horizon, total_rows, last_id, hash FROM disclosure_seal"
     " WHERE district_id = :district_id ORDER BY id DESC LIMIT 1"
@@ -119,9 +136,7 @@ async def _seal_locked(
     connection: AsyncConnection, district_id: int, audit_key: bytes
 ) -> Seal | None:
     await connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-    horizon = int(
-        await connection.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
-    )
+    horizon = int(await connection.scalar(_HORIZON))
     latest = (await connection.execute(_LATEST, {"district_id": district_id})).one_or_none()
     low = latest.horizon if latest else 0
     if horizon <= low:

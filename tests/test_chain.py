@@ -145,7 +145,7 @@ async def _without_triggers(connection: asyncpg.Connection, *statements: str) ->
 
 async def _seal_all_rows(owner: asyncpg.Connection, url: str, checkpoints: Path) -> None:
     """`audit seal` until every row is sealed: a seal stops at the oldest transaction running
-    on the server (any database's), so on a busy server it may take a few rounds."""
+    in the database, so it may take a few rounds."""
     for _ in range(200):
         result = _audit(url, checkpoints, "seal")
         assert result.returncode == 0, result.stdout + result.stderr
