@@ -388,3 +388,30 @@ async def test_a_read_does_not_wait_for_an_uncommitted_disclosure(
             await holder.rollback()
     finally:
         await engine.dispose()
+
+
+def test_production_requires_an_audit_key_from_outside_the_database(tmp_path: Path) -> None:
+    code = "from app.config import get_settings; get_settings()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHOOLGRAPH_AUDIT_KEY")} | {
+        "SCHOOLGRAPH_ENV": "production",
+        "SCHOOLGRAPH_JWT_SECRET": "x" * 48,
+        "SCHOOLGRAPH_HOME": str(tmp_path),
+    }
+    refused = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0
+    assert "SCHOOLGRAPH_AUDIT_KEY" in refused.stderr
+    assert not (tmp_path / "audit-key").exists()  # no key made up in production
+    key_file = tmp_path / "key"
+    key_file.write_text("0" * 64)
+    env["SCHOOLGRAPH_AUDIT_KEY_FILE"] = str(key_file)
+    accepted = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code + "; print(get_settings().checkpoint_dir)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.strip() == "None"  # exported only where production says
