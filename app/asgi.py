@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync
+from app import graphiql, metrics, policy_sync, sealer
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
@@ -140,10 +140,12 @@ def create_app(
             raise RuntimeError(problem)
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
+        sealing = sealer.start(engine, settings)
         _settle_garbage_collector()
         try:
             yield
         finally:
+            await sealer.stop(sealing)
             await listener.close()
             await login_limiter.close()
             hashing.close()

@@ -281,27 +281,118 @@ def policy_reload() -> None:
     console.print("reload requested")
 
 
+def _checkpoint_dir(directory: Path | None) -> Path | None:
+    return directory or get_settings().checkpoint_dir
+
+
+_CHECKPOINTS_OPTION = typer.Option(
+    None, "--checkpoints", help="Checkpoint directory (default: SCHOOLGRAPH_CHECKPOINT_DIR)."
+)
+
+
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain of the record of disclosures; report the first broken link."""
+def audit_verify(directory: Path = _CHECKPOINTS_OPTION) -> None:
+    """Check every disclosure's MAC, the chain of seals and the checkpoints; list what is wrong."""
+    from app import checkpoints, seals
     from app.database import create_engine
-    from app.disclosures import verify
 
     url = _database_url()  # runs its own event loop: not inside `run`
+    settings = get_settings()
+    folder = _checkpoint_dir(directory)
 
-    async def run() -> tuple[int, object]:
+    async def run() -> seals.Verification:
         engine = create_engine(url)
         try:
             async with engine.connect() as connection:
-                return await verify(connection)
+                out, by_district = await seals.verify_chain(connection, settings.audit_key)
+                if folder is not None:
+                    await checkpoints.verify_checkpoints(
+                        connection,
+                        audit_key=settings.audit_key,
+                        directory=folder,
+                        seals=by_district,
+                        out=out,
+                    )
+                return out
         finally:
             await engine.dispose()
 
-    checked, broken = asyncio.run(run())
-    if broken is not None:
-        console.print(f"[red]broken link after {checked - 1:,} good rows: {broken}[/red]")
+    out = asyncio.run(run())
+    summary = (
+        f"{out.rows:,} disclosures: {out.sealed:,} sealed in {out.seals:,} seals,"
+        f" {out.unsealed:,} not sealed yet; {out.checkpoints:,} checkpoints"
+        + ("" if folder is not None else " (no checkpoint directory)")
+    )
+    if not out.intact:
+        for problem in out.problems:
+            console.print(f"[red]TAMPERED: {problem}[/red]", soft_wrap=True)
+        console.print(f"[red]{summary}: the record has been tampered with[/red]", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"{checked:,} disclosures verified: the chain is intact")
+    console.print(f"{summary}: the record is intact", soft_wrap=True)
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Seal every district's new disclosures now (the server also does it on a schedule)."""
+    from app import seals
+    from app.database import create_engine
+
+    url = _database_url()
+
+    async def run() -> list[seals.Seal]:
+        engine = create_engine(url)
+        try:
+            return await seals.seal_all(engine, get_settings().audit_key)
+        finally:
+            await engine.dispose()
+
+    made = asyncio.run(run())
+    for seal in made:
+        console.print(
+            f"district {seal.district_id}: seal {seal.seal_id} covers {seal.rows:,} more"
+            f" disclosures ({seal.total_rows:,} in all, up to id {seal.last_id})"
+        )
+    if not made:
+        console.print("nothing new to seal")
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint(directory: Path = _CHECKPOINTS_OPTION) -> None:
+    """Seal, then write a signed checkpoint per district to the checkpoint directory."""
+    from app import checkpoints, seals
+    from app.database import create_engine
+
+    folder = _checkpoint_dir(directory)
+    if folder is None:
+        console.print("[red]set SCHOOLGRAPH_CHECKPOINT_DIR or pass --checkpoints DIR[/red]")
+        raise typer.Exit(2)
+    url = _database_url()
+    key = get_settings().audit_key
+
+    async def run() -> list[checkpoints.Written]:
+        engine = create_engine(url)
+        try:
+            await seals.seal_all(engine, key)
+            async with engine.connect() as connection:
+                return await checkpoints.write_checkpoints(
+                    connection, audit_key=key, directory=folder
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        written = asyncio.run(run())
+    except checkpoints.CheckpointConflict as exc:
+        console.print(f"[red]TAMPERED: {exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    for item in written:
+        console.print(
+            f"district {item.district_id}: seal {item.seal_id}, {item.total_rows:,} disclosures"
+            f" → {item.path}",
+            soft_wrap=True,
+        )
+    if not written:
+        console.print("checkpoints are up to date")
 
 
 @db_cli.command("create-roles")

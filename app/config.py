@@ -44,6 +44,30 @@ def _development_secret(home: Path) -> str:
     return value
 
 
+def _audit_key(home: Path, environment: str) -> bytes:
+    """The key of the record's MACs, seals and checkpoints: never stored in the database.
+
+    `SCHOOLGRAPH_AUDIT_KEY` (hex or any string), else the file `SCHOOLGRAPH_AUDIT_KEY_FILE`, else
+    (development only) a random key kept in `.schoolgraph/audit-key`.
+    """
+    value = os.environ.get("SCHOOLGRAPH_AUDIT_KEY")
+    key_file = os.environ.get("SCHOOLGRAPH_AUDIT_KEY_FILE")
+    if not value and key_file:
+        value = Path(key_file).read_text().strip()
+    if not value:
+        if environment == "production":
+            raise RuntimeError(
+                "SCHOOLGRAPH_AUDIT_KEY or SCHOOLGRAPH_AUDIT_KEY_FILE must be set in production"
+            )
+        path = home / "audit-key"
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        value = path.read_text().strip()
+    return value.encode()
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -76,6 +100,11 @@ class Settings:
     max_connections: int = 1000
     backlog: int = 2048
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
+    # The record of disclosures (app/disclosures.py, app/seals.py): its key, where signed
+    # checkpoints are exported (None: not exported), and how often the server seals.
+    audit_key: bytes = field(default=b"", repr=False)
+    checkpoint_dir: Path | None = None
+    seal_interval_seconds: float = 10.0
     # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
     policy_dir: Path = PROJECT_ROOT / "policies"
     # Login protection (docs/login-protection.md): limits in the `limits` notation, counted in
@@ -99,6 +128,16 @@ class Settings:
     def demo(self) -> bool:
         """Demo accounts with the published password exist only outside production."""
         return not self.production
+
+
+def _checkpoint_dir(home: Path, environment: str) -> Path | None:
+    """Where signed checkpoints go: `SCHOOLGRAPH_CHECKPOINT_DIR`, else `.schoolgraph/checkpoints`
+    in development; production exports them only where it is told (somewhere the database's
+    owner cannot write)."""
+    raw = os.environ.get("SCHOOLGRAPH_CHECKPOINT_DIR")
+    if raw:
+        return Path(raw)
+    return None if environment == "production" else home / "checkpoints"
 
 
 @lru_cache(maxsize=1)
@@ -143,6 +182,9 @@ def get_settings() -> Settings:
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
         pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
+        audit_key=_audit_key(home, environment),
+        checkpoint_dir=_checkpoint_dir(home, environment),
+        seal_interval_seconds=float(os.environ.get("SCHOOLGRAPH_SEAL_INTERVAL") or 10),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

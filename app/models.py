@@ -360,8 +360,9 @@ class Consent(SQLModel, table=True):
 class Disclosure(SQLModel, table=True):
     """The FERPA 34 CFR 99.32 record: who saw which field classes of a student, and why.
 
-    Append-only (the application's database role may only insert) and hash-chained per
-    district: `hash` covers the row's content and the previous row's hash.
+    Append-only (the application's database role may only insert). `mac` is the keyed MAC of
+    the row's content; `txn` the writing transaction, by which `DisclosureSeal`s chain the rows
+    (app/seals.py). `prev_hash`/`hash` are the unkeyed chain of rows written before revision 0004.
     """
 
     __tablename__ = "disclosure"
@@ -381,6 +382,31 @@ class Disclosure(SQLModel, table=True):
     disclosed_at: datetime | None = _tstz(default_now=True)
     prev_hash: str | None = None
     hash: str | None = None
+    mac: str | None = None
+    txn: int | None = Field(
+        default=None,
+        sa_column_kwargs={"server_default": sa.text("(pg_current_xact_id()::text::bigint)")},
+        sa_type=sa.BigInteger,
+    )
+
+
+class DisclosureSeal(SQLModel, table=True):
+    """One batch of the record, sealed: every row of the district written by a transaction
+    with `txn` below `horizon` (and at or above the previous seal's), in (txn, id) order.
+    `hash` is keyed and covers the previous seal's: the seals of a district are one chain."""
+
+    __tablename__ = "disclosure_seal"
+    __table_args__ = (sa.Index("ix_disclosure_seal_district_id", "district_id", "id"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    horizon: int = Field(sa_type=sa.BigInteger)
+    row_count: int = Field(sa_type=sa.BigInteger)
+    total_rows: int = Field(sa_type=sa.BigInteger)
+    last_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    rows_digest: str
+    prev_hash: str | None = None
+    hash: str
+    sealed_at: datetime | None = _tstz(default_now=True)
 
 
 class DataRequest(SQLModel, table=True):

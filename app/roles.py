@@ -28,7 +28,7 @@ APP_ROLE = "schoolgraph_app"
 # The tables that are the record: what was disclosed, and what was written. The application role
 # may read them and append to them, nothing else. A table another part of the record needs (a seal,
 # a checkpoint) is added here and nowhere else.
-RECORD_TABLES: tuple[str, ...] = ("disclosure", "audit_event")
+RECORD_TABLES: tuple[str, ...] = ("disclosure", "disclosure_seal", "audit_event")
 
 # Read by the migrator and by `serve` (to check the schema is current); never written by the app.
 _READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version",)

@@ -17,7 +17,7 @@ from app import policy, policy_sync
 from app.asgi import create_app
 from app.config import get_settings
 from app.database import create_engine
-from app.disclosures import verify
+from app.seals import verify_chain
 from tests.helpers import GraphQLResponse, forbidden_errors, nodes
 from tests.test_policy import _TAUGHT_BY, _classmate, _pick, _student_of, _user_id, sid
 
@@ -248,35 +248,33 @@ async def test_disclosures_are_append_only(db: asyncpg.Connection) -> None:
 
 
 @pytest.mark.usefixtures("disclosed")
-async def test_audit_verify_finds_the_first_broken_link(
-    database_url: str, db: asyncpg.Connection
-) -> None:
+async def test_audit_verify_finds_an_edited_row(database_url: str, db: asyncpg.Connection) -> None:
+    key = get_settings().audit_key
     engine = create_engine(database_url, get_settings())
     try:
         async with engine.connect() as connection:
-            checked, broken = await verify(connection)
-        assert checked > 0 and broken is None
+            out, _ = await verify_chain(connection, key)
+        assert out.rows > 0 and out.intact, out.problems
         target = await db.fetchrow(
             "SELECT id, purpose FROM disclosure ORDER BY id LIMIT 1 OFFSET 2"
         )
-        # Only a superuser can get around the trigger; the chain still shows it.
+        # Only a superuser can get around the trigger; the row's MAC still shows it.
         await db.execute("ALTER TABLE disclosure DISABLE TRIGGER USER")
         try:
             await db.execute(
                 "UPDATE disclosure SET purpose = 'tampered' WHERE id = $1", target["id"]
             )
             async with engine.connect() as connection:
-                _, broken = await verify(connection)
-            assert broken is not None
-            assert broken.disclosure_id == target["id"]
-            assert "changed" in broken.reason
+                out, _ = await verify_chain(connection, key)
+            assert not out.intact
+            assert any(f"disclosure {target['id']} does not match" in p for p in out.problems)
         finally:
             await db.execute(
                 "UPDATE disclosure SET purpose = $2 WHERE id = $1", target["id"], target["purpose"]
             )
             await db.execute("ALTER TABLE disclosure ENABLE TRIGGER USER")
         async with engine.connect() as connection:
-            assert (await verify(connection))[1] is None
+            assert (await verify_chain(connection, key))[0].intact
     finally:
         await engine.dispose()
 

@@ -83,7 +83,7 @@ def test_token_longer_than_the_cap_is_refused(database_url):
 def test_audit_verify_checks_the_record(database_url):
     result = _run(database_url, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "the chain is intact" in result.stdout
+    assert "the record is intact" in result.stdout
 
 
 def test_migrate_on_a_current_database_is_a_no_op(database_url):
