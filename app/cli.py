@@ -133,11 +133,6 @@ def serve(
     started = time.perf_counter()
     settings = get_settings()
     url = _database_url()
-    # The server refuses to start with more privilege than it needs: a superuser or the owner
-    # could rewrite the record it keeps (an old setup with DATABASE_URL=postgres stops here).
-    problem = asyncio.run(server_role_problem(url))
-    if problem:
-        raise _fail(problem)
     if settings.migrate_url or not settings.database_url:
         owner_url = _migrate_url()
         _upgrade(owner_url)
@@ -152,6 +147,12 @@ def serve(
                 f"the database schema is at revision {current}, not {head}: run"
                 " `schoolgraph migrate` with SCHOOLGRAPH_MIGRATE_URL (docs/deployment.md)"
             )
+    # The server refuses to start with more privilege than it needs: a superuser or the owner
+    # could rewrite the record it keeps (an old setup with DATABASE_URL=postgres stops here).
+    # Checked after migrating, which creates the roles on a new server.
+    problem = asyncio.run(server_role_problem(url))
+    if problem:
+        raise _fail(problem)
     console.print(
         f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at http://{host}:{port}/graphql"
     )

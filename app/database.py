@@ -254,6 +254,10 @@ def is_unavailable(error: BaseException) -> bool:
             return True
         if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
             return True
+        if isinstance(cause, exc.PendingRollbackError) and "reconnect" in str(cause):
+            # The request's connection was lost by an earlier statement of the same request
+            # (its other resolvers meet this): the same outage, not a fault of the server.
+            return True
         state = getattr(cause, "sqlstate", None)
         if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES):
             return True

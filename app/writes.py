@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 # FERPA 34 CFR 99.10: a parent's request to inspect records is answered within 45 days.
 DATA_REQUEST_DAYS = 45
 MAX_GRANT = timedelta(days=365)
+# A purpose says which interest a grant serves; it is copied into every disclosure it covers.
+MAX_PURPOSE = 1000
+HUNDREDTH = Decimal("0.01")
 # A grant records an interest from now on: a start in the past would make earlier reads look
 # covered in the record. The slack absorbs clocks of clients a little behind the server's.
 GRANT_START_SLACK = timedelta(minutes=5)
@@ -153,6 +156,10 @@ async def create_grant(
     purpose = purpose.strip()
     if not purpose:
         raise WriteRefused("a grant needs its purpose", "PURPOSE_REQUIRED", "purpose")
+    if len(purpose) > MAX_PURPOSE:
+        raise WriteRefused(
+            f"a purpose is at most {MAX_PURPOSE} characters", "PURPOSE_TOO_LONG", "purpose"
+        )
     now = datetime.now(UTC)
     if starts_at < now - GRANT_START_SLACK:
         raise WriteRefused("a grant cannot start in the past", "BACKDATED", "startsAt")
@@ -246,8 +253,12 @@ async def record_mark(
     comment: str | None,
 ) -> Row[Any]:
     """Record (or correct) the student's mark in a class for the class's term."""
-    if not Decimal(0) <= score <= Decimal(100):
+    # NaN and infinities parse as decimals too, and a tiny exponent is beyond what the column
+    # stores: a score is a finite number from 0 to 100, to the hundredth (never rounded here).
+    if not score.is_finite() or not Decimal(0) <= score <= Decimal(100):
         raise WriteRefused("a score is between 0 and 100", "OUT_OF_RANGE", "score")
+    if score != score.quantize(HUNDREDTH):
+        raise WriteRefused("a score has at most two decimals", "TOO_PRECISE", "score")
     enrolled = await _one(
         connection,
         "SELECT c.term_id FROM enrollment e JOIN class_section c ON c.id = e.class_id"

@@ -57,6 +57,8 @@ import asyncpg
 import httpx
 import psutil
 
+from app.database import ensure_database
+from app.roles import APP_ROLE, with_user
 from app.seed import DEMO_PASSWORD
 from bench.cluster import Cluster, free_port
 from bench.scenarios import (
@@ -122,7 +124,14 @@ class ServeProcess:
     def __init__(self, database_url: str, home: Path, workers: int) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": database_url, "SCHOOLGRAPH_HOME": str(home)}
+        # As deployed (docs/deployment.md): the server logs in as the application role, and
+        # migrates (creating the roles on first start) through the superuser's URL.
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": with_user(database_url, APP_ROLE),
+            "SCHOOLGRAPH_MIGRATE_URL": database_url,
+            "SCHOOLGRAPH_HOME": str(home),
+        }
         self.workers = workers
         self.log = home / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -215,7 +224,8 @@ class MemorySampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def lives(self) -> list[dict[str, Any]]:
         result = []
@@ -591,6 +601,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     with Cluster() as cluster, tempfile.TemporaryDirectory(prefix="schoolgraph-soak-") as home:
         args.database_url = cluster.url("schoolgraph")
+        await ensure_database(args.database_url)  # as `schoolgraph db create-roles` would
         args.home = Path(home)
         print(f"PostgreSQL of the soak on 127.0.0.1:{cluster.port}; serving from {home}")
         server = ServeProcess(args.database_url, args.home, args.workers)
