@@ -7,11 +7,13 @@ embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TextIO
 
 import typer
 from rich.console import Console
@@ -243,6 +245,83 @@ def audit_verify() -> None:
         console.print(f"[red]broken link after {checked - 1:,} good rows: {broken}[/red]")
         raise typer.Exit(1)
     console.print(f"{checked:,} disclosures verified: the chain is intact")
+
+
+def _student_key(student: str | None) -> dict[str, Any]:
+    """`--student` as the API's id of a Student, else as a student number."""
+    from schema.errors import BadInput
+    from schema.relay import from_global_id
+
+    if student is None:
+        return {}
+    try:
+        return {"student_id": from_global_id(student, "Student")[1]}
+    except BadInput:
+        return {"student_number": student}
+
+
+@audit_cli.command("report")
+def audit_report(
+    viewer: str | None = typer.Option(None, "--viewer", help="Username of the reader."),
+    student: str | None = typer.Option(
+        None, "--student", help="The student: an API id or a student number."
+    ),
+    since: datetime | None = typer.Option(
+        None, "--from", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="CSV file to write; stdout if unset."),
+) -> None:
+    """Write the disclosures of one reader or of one student as CSV: who read, when, which
+    student, which field classes, on what basis and purpose, in which request."""
+    from app import investigation
+    from app.database import create_engine
+    from schema.relay import to_global_id
+
+    if (viewer is None) == (student is None):
+        console.print("[red]give either --viewer or --student[/red]")
+        raise typer.Exit(2)
+    start = since.replace(tzinfo=UTC) if since else None
+    end = until.replace(tzinfo=UTC) + timedelta(days=1) if until else None
+    if start is not None and end is not None and end <= start:
+        console.print("[red]--to is before --from[/red]")
+        raise typer.Exit(2)
+    url = _database_url()  # runs its own event loop: not inside `run`
+
+    async def run(stream: TextIO) -> int | None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                found = await investigation.find_subject(
+                    connection, username=viewer, **_student_key(student)
+                )
+                if found is None:
+                    return None
+                district_id, viewer_id, student_id = found
+                flt = investigation.DisclosureFilter(
+                    student_id=student_id, viewer_id=viewer_id, since=start, until=end
+                )
+                return await investigation.write_report(
+                    connection=connection,
+                    district_id=district_id,
+                    flt=flt,
+                    out=stream,
+                    global_id=to_global_id,
+                )
+        finally:
+            await engine.dispose()
+
+    with (
+        open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+    ) as stream:
+        written = asyncio.run(run(stream))
+    if written is None:
+        console.print(f"[red]no such {'user' if viewer else 'student'}[/red]")
+        raise typer.Exit(1)
+    # On stderr: stdout may be the CSV itself.
+    Console(stderr=True).print(f"{written:,} disclosures written to {out or 'stdout'}")
 
 
 def main() -> None:
