@@ -207,7 +207,9 @@ async def test_editing_a_policy_line_changes_behaviour_after_notify(
 # --- the record of disclosures --------------------------------------------------------------
 
 
-async def test_the_record_of_disclosures_is_for_admins_only(gql: Gql, db: asyncpg.Connection) -> None:
+async def test_the_record_of_disclosures_is_for_admins_only(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
     """District admins read the district's record, school admins their schools' (the child is
     at the principal's school; tests/test_breach.py checks the other schools stay out)."""
     child = await _student_of(db, "student")

@@ -7,6 +7,7 @@ import csv
 import datetime
 import io
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -79,7 +80,9 @@ async def test_each_disclosure_names_the_student(gql: Gql, db: asyncpg.Connectio
     since = await _now(db)
     await _read(gql, "guardian", child, "email")
     guardian = to_global_id("Guardian", await _user_id(db, "guardian"))
-    response = await gql(DISCLOSURES, as_user="admin", variables={"viewer": guardian, "from": since})
+    response = await gql(
+        DISCLOSURES, as_user="admin", variables={"viewer": guardian, "from": since}
+    )
     (entry,) = nodes(response.ok()["disclosures"])
     row = await db.fetchrow("SELECT first_name, last_name FROM student WHERE id = $1", child)
     assert entry["studentId"] == sid(child)
@@ -117,9 +120,7 @@ async def test_filters_by_reader_time_and_field_class(gql: Gql, db: asyncpg.Conn
 
 async def test_total_count_is_every_matching_row(gql: Gql, db: asyncpg.Connection) -> None:
     teacher = await _user_id(db, "teacher")
-    response = await gql(
-        "{ students(first: 30) { edges { node { email } } } }", as_user="teacher"
-    )
+    response = await gql("{ students(first: 30) { edges { node { email } } } }", as_user="teacher")
     assert response.ok()
     expected = await db.fetchval(
         "SELECT count(*) FROM disclosure WHERE viewer_user_id = $1", teacher
@@ -228,7 +229,11 @@ async def test_audit_events_show_who_changed_what(gql: Gql, db: asyncpg.Connecti
     second = await gql(
         AUDIT,
         as_user="admin",
-        variables={"target": newest["targetId"], "first": 1, "after": page["pageInfo"]["endCursor"]},
+        variables={
+            "target": newest["targetId"],
+            "first": 1,
+            "after": page["pageInfo"]["endCursor"],
+        },
     )
     assert nodes(second.ok()["auditEvents"]) != nodes(page)
     count = await db.fetchval(
@@ -262,19 +267,18 @@ async def test_audit_events_of_another_district_stay_out(gql: Gql, db: asyncpg.C
 
 
 async def test_audit_report_by_reader_and_by_student(
-    gql: Gql, db: asyncpg.Connection, database_url: str, tmp_path: object
+    gql: Gql, db: asyncpg.Connection, database_url: str, tmp_path: Path
 ) -> None:
     child = await _student_of(db, "student")
     await _read(gql, "guardian", child, "email dateOfBirth")
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    out = f"{tmp_path}/report.csv"
+    out = tmp_path / "report.csv"
     result = _run(
         database_url, "audit", "report", "--viewer", "guardian", "--from", today, "--to", today,
-        "--out", out,
+        "--out", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    with open(out, newline="") as stream:
-        rows = list(csv.DictReader(stream))
+    rows = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
     expected = await db.fetchval(
         "SELECT count(*) FROM disclosure d JOIN app_user u ON u.id = d.viewer_user_id"
         " WHERE u.username = 'guardian' AND d.disclosed_at >= CURRENT_DATE"
