@@ -90,6 +90,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    ssl_certfile: Path | None = typer.Option(
+        None, help="PEM certificate (chain): serve HTTPS. Default SCHOOLGRAPH_SSL_CERTFILE."
+    ),
+    ssl_keyfile: Path | None = typer.Option(
+        None, help="PEM private key of the certificate. Default SCHOOLGRAPH_SSL_KEYFILE."
+    ),
 ) -> None:
     """Migrate, seed the demo district if the database is empty, and serve GraphQL."""
     import uvicorn
@@ -98,14 +104,25 @@ def serve(
     from app import migrate as migrations
     from app.seed import seed as run_seed
 
+    settings = get_settings()
+    certfile = ssl_certfile or settings.ssl_certfile
+    keyfile = ssl_keyfile or settings.ssl_keyfile
+    if (certfile is None) != (keyfile is None):
+        console.print("[red]HTTPS needs both a certificate and its key[/red]")
+        raise typer.Exit(2)
+    for path in (certfile, keyfile):
+        if path is not None and not path.is_file():
+            console.print(f"[red]no such file: {path}[/red]")
+            raise typer.Exit(2)
+    scheme = "https" if certfile else "http"
     started = time.perf_counter()
     url = _database_url()
     migrations.upgrade(url)
-    if asyncio.run(_district_count(url)) == 0 and get_settings().demo:
+    if asyncio.run(_district_count(url)) == 0 and settings.demo:
         console.print("empty database: seeding the demo district")
         asyncio.run(run_seed(url, progress=True))
     console.print(
-        f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at http://{host}:{port}/graphql"
+        f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at {scheme}://{host}:{port}/graphql"
     )
     # Each worker reads it to warn when its login limits are not shared (app.asgi).
     os.environ["WEB_CONCURRENCY"] = str(workers)
@@ -115,6 +132,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
         log_level="info",
         log_config=logs.config(),
         access_log=False,

@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 def _cores() -> int:
     """CPUs this process may run on (a container's or `taskset`'s limit, not the machine's)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -76,6 +81,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # How long a request waits for a pooled connection before it answers 503.
     pool_timeout_seconds: float = 30.0
+    # HTTPS for `schoolgraph serve`: a PEM certificate (chain) and its private key.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -124,6 +132,8 @@ def get_settings() -> Settings:
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
         pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
+        ssl_certfile=_env_path("SCHOOLGRAPH_SSL_CERTFILE"),
+        ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
