@@ -28,6 +28,7 @@ from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
 from app.database import create_engine, resolve_database_url, server_role_problem
+from app.database_tls import warn_plain_text
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
@@ -138,6 +139,7 @@ def create_app(
         if problem:
             await engine.dispose()
             raise RuntimeError(problem)
+        warn_plain_text(url, production=settings.production)
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
         sealing = sealer.start(engine, settings)

@@ -9,12 +9,14 @@ read or append (`token`, `audit`, `policy reload`) log in as the application rol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TextIO
 
 import typer
 from rich.console import Console
@@ -116,6 +118,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    ssl_certfile: Path | None = typer.Option(
+        None, help="PEM certificate (chain): serve HTTPS. Default SCHOOLGRAPH_SSL_CERTFILE."
+    ),
+    ssl_keyfile: Path | None = typer.Option(
+        None, help="PEM private key of the certificate. Default SCHOOLGRAPH_SSL_KEYFILE."
+    ),
 ) -> None:
     """Migrate, seed the demo district if the database is empty, and serve GraphQL."""
     import uvicorn
@@ -130,8 +138,18 @@ def serve(
     # exception, so that exit handlers run and the embedded PostgreSQL is stopped. uvicorn
     # shuts down gracefully first, then re-raises the signal to this handler.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    started = time.perf_counter()
     settings = get_settings()
+    certfile = ssl_certfile or settings.ssl_certfile
+    keyfile = ssl_keyfile or settings.ssl_keyfile
+    if (certfile is None) != (keyfile is None):
+        console.print("[red]HTTPS needs both a certificate and its key[/red]")
+        raise typer.Exit(2)
+    for path in (certfile, keyfile):
+        if path is not None and not path.is_file():
+            console.print(f"[red]no such file: {path}[/red]")
+            raise typer.Exit(2)
+    scheme = "https" if certfile else "http"
+    started = time.perf_counter()
     url = _database_url()
     if settings.migrate_url or not settings.database_url:
         owner_url = _migrate_url()
@@ -154,7 +172,7 @@ def serve(
     if problem:
         raise _fail(problem)
     console.print(
-        f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at http://{host}:{port}/graphql"
+        f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at {scheme}://{host}:{port}/graphql"
     )
     # Each worker reads it to warn when its login limits are not shared (app.asgi).
     os.environ["WEB_CONCURRENCY"] = str(workers)
@@ -168,6 +186,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
         log_level="info",
         log_config=logs.config(),
         access_log=False,
@@ -450,6 +470,83 @@ def db_create_roles(
     print(f"DATABASE_URL={roles.with_user(url, roles.APP_ROLE, passwords[roles.APP_ROLE])}")
     owner_url = roles.with_user(url, roles.OWNER_ROLE, passwords[roles.OWNER_ROLE])
     print(f"SCHOOLGRAPH_MIGRATE_URL={owner_url}")
+
+
+def _student_key(student: str | None) -> dict[str, Any]:
+    """`--student` as the API's id of a Student, else as a student number."""
+    from schema.errors import BadInput
+    from schema.relay import from_global_id
+
+    if student is None:
+        return {}
+    try:
+        return {"student_id": from_global_id(student, "Student")[1]}
+    except BadInput:
+        return {"student_number": student}
+
+
+@audit_cli.command("report")
+def audit_report(
+    viewer: str | None = typer.Option(None, "--viewer", help="Username of the reader."),
+    student: str | None = typer.Option(
+        None, "--student", help="The student: an API id or a student number."
+    ),
+    since: datetime | None = typer.Option(
+        None, "--from", formats=["%Y-%m-%d"], help="First day (UTC), inclusive."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--to", formats=["%Y-%m-%d"], help="Last day (UTC), inclusive."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="CSV file to write; stdout if unset."),
+) -> None:
+    """Write the disclosures of one reader or of one student as CSV: who read, when, which
+    student, which field classes, on what basis and purpose, in which request."""
+    from app import investigation
+    from app.database import create_engine
+    from schema.relay import to_global_id
+
+    if (viewer is None) == (student is None):
+        console.print("[red]give either --viewer or --student[/red]")
+        raise typer.Exit(2)
+    start = since.replace(tzinfo=UTC) if since else None
+    end = until.replace(tzinfo=UTC) + timedelta(days=1) if until else None
+    if start is not None and end is not None and end <= start:
+        console.print("[red]--to is before --from[/red]")
+        raise typer.Exit(2)
+    url = _database_url()  # runs its own event loop: not inside `run`
+
+    async def run(stream: TextIO) -> int | None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                found = await investigation.find_subject(
+                    connection, username=viewer, **_student_key(student)
+                )
+                if found is None:
+                    return None
+                district_id, viewer_id, student_id = found
+                flt = investigation.DisclosureFilter(
+                    student_id=student_id, viewer_id=viewer_id, since=start, until=end
+                )
+                return await investigation.write_report(
+                    connection=connection,
+                    district_id=district_id,
+                    flt=flt,
+                    out=stream,
+                    global_id=to_global_id,
+                )
+        finally:
+            await engine.dispose()
+
+    with (
+        open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+    ) as stream:
+        written = asyncio.run(run(stream))
+    if written is None:
+        console.print(f"[red]no such {'user' if viewer else 'student'}[/red]")
+        raise typer.Exit(1)
+    # On stderr: stdout may be the CSV itself.
+    Console(stderr=True).print(f"{written:,} disclosures written to {out or 'stdout'}")
 
 
 def main() -> None:

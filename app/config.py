@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 def _cores() -> int:
     """CPUs this process may run on (a container's or `taskset`'s limit, not the machine's)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -119,6 +124,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # How long a request waits for a pooled connection before it answers 503.
     pool_timeout_seconds: float = 30.0
+    # HTTPS for `schoolgraph serve`: a PEM certificate (chain) and its private key.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -185,6 +193,8 @@ def get_settings() -> Settings:
         audit_key=_audit_key(home, environment),
         checkpoint_dir=_checkpoint_dir(home, environment),
         seal_interval_seconds=float(os.environ.get("SCHOOLGRAPH_SEAL_INTERVAL") or 10),
+        ssl_certfile=_env_path("SCHOOLGRAPH_SSL_CERTFILE"),
+        ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app import embedded, roles
 from app.config import Settings, get_settings
+from app.database_tls import split_tls
 
 APP_DATABASE = "schoolgraph"
 
@@ -191,6 +192,7 @@ def _count_statement(*_args: Any, **_kwargs: Any) -> None:
 
 def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
     settings = settings or get_settings()
+    url, tls = split_tls(url)
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=settings.pool_size,
@@ -198,10 +200,11 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
         pool_pre_ping=False,
         pool_timeout=settings.pool_timeout_seconds,
         connect_args={
+            **tls,
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
                 "application_name": "schoolgraph",
-            }
+            },
         },
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)

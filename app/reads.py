@@ -42,8 +42,6 @@ STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
 }
 # A class's roster, by name (`class_rosters`).
 ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
-# The district's record of disclosures, newest first.
-DISCLOSURE_ORDER = Keyset(Column("d.id", "id"), descending=True)
 
 
 @dataclass(frozen=True)
@@ -274,34 +272,6 @@ async def list_grants(
     params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}
     if school_ids is not None:
         params["school_ids"] = list(school_ids)
-    return list((await connection.execute(cached_text(sql), params)).all())
-
-
-async def list_disclosures(
-    *,
-    connection: AsyncConnection,
-    scope: RowScope,
-    student_id: int | None,
-    viewer_id: int | None,
-    first: int,
-    after: tuple[Any, ...] | None,
-) -> list[Row[Any]]:
-    """The record of disclosures of the students of `scope`, newest first, by keyset pages
-    (`first + 1` rows)."""
-    if scope.empty:
-        return []
-    params: dict[str, Any] = {"limit": first + 1}
-    conditions = ["d.district_id = :district_id", _scope_sql(scope, params)]
-    for column, value in (("student_id", student_id), ("viewer_user_id", viewer_id)):
-        if value is not None:
-            conditions.append(f"d.{column} = :{column}")
-            params[column] = value
-    if after is not None:
-        conditions.append(DISCLOSURE_ORDER.after(after, params))
-    sql = (
-        "SELECT d.* FROM disclosure d JOIN student s ON s.id = d.student_id"
-        f" WHERE {' AND '.join(conditions)} ORDER BY {DISCLOSURE_ORDER.order_by} LIMIT :limit"
-    )
     return list((await connection.execute(cached_text(sql), params)).all())
 
 

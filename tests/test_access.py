@@ -207,7 +207,11 @@ async def test_editing_a_policy_line_changes_behaviour_after_notify(
 # --- the record of disclosures --------------------------------------------------------------
 
 
-async def test_district_disclosures_for_admins_only(gql: Gql, db: asyncpg.Connection) -> None:
+async def test_the_record_of_disclosures_is_for_admins_only(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
+    """District admins read the district's record, school admins their schools' (the child is
+    at the principal's school; tests/test_breach.py checks the other schools stay out)."""
     child = await _student_of(db, "student")
     await gql("query ($id: ID!) { student(id: $id) { email } }", as_user="guardian",
               variables={"id": sid(child)})  # fmt: skip
@@ -217,7 +221,9 @@ async def test_district_disclosures_for_admins_only(gql: Gql, db: asyncpg.Connec
     latest = nodes(response.ok()["disclosures"])[0]
     assert latest["basis"] == "guardian_of"
     assert latest["fieldClasses"] == ["contact"]
-    for account in ("principal", "teacher", "guardian"):
+    principal = await gql(query, as_user="principal", variables={"id": sid(child)})
+    assert nodes(principal.ok()["disclosures"])[0] == latest
+    for account in ("teacher", "guardian"):
         refused = await gql(query, as_user=account, variables={"id": sid(child)})
         assert refused.errors[0]["extensions"]["code"] == "FORBIDDEN"
     # The student and their guardian read the same record on the student.

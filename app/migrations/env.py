@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app import roles
 from app.database import sqlalchemy_url
+from app.database_tls import split_tls
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -44,7 +45,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(sqlalchemy_url(config.get_main_option("sqlalchemy.url") or ""))
+    url, tls = split_tls(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_async_engine(sqlalchemy_url(url), connect_args=tls)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
