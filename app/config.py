@@ -6,6 +6,7 @@ production deployment sets `SCHOOLGRAPH_ENV=production` and provides the secrets
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -34,6 +35,30 @@ def _development_secret(home: Path) -> str:
         return path.read_text().strip()
     home.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def _encryption_key(home: Path, environment: str) -> str:
+    """The master key of encryption at rest (docs/encryption.md): from the environment, a file,
+    or (development only) a random one kept under `.schoolgraph/` like the JWT secret."""
+    value = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY")
+    if value:
+        return value
+    path_text = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY_FILE")
+    if path_text:
+        return Path(path_text).read_text().strip()
+    if environment == "production":
+        raise RuntimeError(
+            "SCHOOLGRAPH_ENCRYPTION_KEY or SCHOOLGRAPH_ENCRYPTION_KEY_FILE must be set in"
+            " production"
+        )
+    path = home / "encryption-key"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     path.write_text(value)
     path.chmod(0o600)
     return value
@@ -76,6 +101,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # How long a request waits for a pooled connection before it answers 503.
     pool_timeout_seconds: float = 30.0
+    # The master key of encryption at rest (base64 of 32 bytes); never stored in the database.
+    encryption_key: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -124,6 +151,7 @@ def get_settings() -> Settings:
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
         pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
+        encryption_key=_encryption_key(home, environment),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
