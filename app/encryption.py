@@ -69,9 +69,8 @@ def parse_master_key(text: str, source: str) -> bytes:
     """A master key written as base64 (standard or URL-safe) of 32 random bytes."""
     raw = text.strip()
     try:
-        key = base64.urlsafe_b64decode(
-            raw.replace("+", "-").replace("/", "_") + "=" * (-len(raw) % 4)
-        )
+        standard = raw.replace("-", "+").replace("_", "/")
+        key = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError) as error:
         raise EncryptionError(f"{source} is not base64: {error}") from None
     if len(key) != KEY_BYTES:
@@ -278,7 +277,7 @@ def _decrypt_with(ring: Keyring, table: str, rows: Sequence[Row[Any]], key: str)
             out.append(row)
             continue
         row_id = getattr(row, key)
-        values = list(row._tuple())
+        values = list(row)
         for name in present:
             index = fields.index(name)
             values[index] = ring.decrypt(table, name, row_id, values[index])
