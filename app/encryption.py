@@ -25,7 +25,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -267,53 +267,69 @@ def forget_keyring() -> None:
 # --- rows --------------------------------------------------------------------------------------
 
 
-def _decrypt_with(ring: Keyring, table: str, rows: Sequence[Row[Any]], key: str) -> list[Row[Any]]:
-    columns = ENCRYPTED[table]
-    out: list[Row[Any]] = []
-    for row in rows:
-        fields = row._fields
-        present = [name for name in columns if name in fields]
-        if not present:
-            out.append(row)
-            continue
-        row_id = getattr(row, key)
-        values = list(row)
-        for name in present:
-            index = fields.index(name)
-            values[index] = ring.decrypt(table, name, row_id, values[index])
-        out.append(_replace(row, tuple(values)))
-    return out
+_MISSING = object()
+
+
+class SealedRow:
+    """A row whose encrypted columns decrypt when first read: what no resolver shows (a field
+    the viewer may not see, or did not ask for) is never decrypted, and costs nothing.
+
+    Attribute access like the `Row` it wraps; a value that does not decrypt raises
+    `DecryptionFailed` (logged here with where it failed) and is never shown as text.
+    """
+
+    __slots__ = ("_plain", "_ring", "_row", "_row_id", "_table")
+
+    def __init__(self, row: Row[Any], ring: Keyring, table: str, row_id: int) -> None:
+        self._row, self._ring, self._table, self._row_id = row, ring, table, row_id
+        self._plain: dict[str, str | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._row, name)
+        if name not in ENCRYPTED[self._table]:
+            return value
+        plain = self._plain.get(name, _MISSING)
+        if plain is _MISSING:
+            try:
+                plain = self._ring.decrypt(self._table, name, self._row_id, value)
+            except DecryptionFailed as error:
+                _log.error("decryption failed: %s", error)
+                raise
+            self._plain[name] = plain
+        return plain
+
+    def __repr__(self) -> str:
+        return f"SealedRow({self._table} {self._row_id})"
+
+
+def _unknown_key(ring: Keyring, blob: bytes | None) -> bool:
+    """Whether `blob` is under a data key the ring lacks (a malformed value is left to fail
+    when read)."""
+    if blob is None or len(blob) < HEADER_BYTES or blob[0] != VERSION:
+        return False
+    return not ring.has(int.from_bytes(blob[1:5], "big"))
 
 
 async def decrypt_rows(
     connection: AsyncConnection, table: str, rows: Sequence[Row[Any]], *, key: str = "id"
 ) -> list[Row[Any]]:
-    """`rows` of `table` with its encrypted columns in plain text; `key` names the row id.
+    """`rows` of `table` whose encrypted columns read as plain text; `key` names the row id.
 
-    A value under a data key this process has not seen yet (a rotation by another process) is
-    retried once with the keyring reloaded; a value that still fails raises `DecryptionFailed`,
-    logged here with where it failed and masked for the caller.
+    A value under a data key this process has not loaded (a rotation by another process) reloads
+    the keyring first; decryption itself happens when a column is read (`SealedRow`).
     """
     if not rows:
         return []
+    columns = [name for name in ENCRYPTED[table] if name in rows[0]._fields]
+    if not columns:
+        return list(rows)
     ring = await keyring(connection)
-    try:
-        return _decrypt_with(ring, table, rows, key)
-    except DecryptionFailed:
+    if any(_unknown_key(ring, getattr(row, name)) for row in rows for name in columns):
         ring = await keyring(connection, fresh=True)
-    try:
-        return _decrypt_with(ring, table, rows, key)
-    except DecryptionFailed as error:
-        _log.error("decryption failed: %s", error)
-        raise
+    return [cast(Row[Any], SealedRow(row, ring, table, getattr(row, key))) for row in rows]
 
 
 async def decrypt_row(
     connection: AsyncConnection, table: str, row: Row[Any], *, key: str = "id"
 ) -> Row[Any]:
     return (await decrypt_rows(connection, table, [row], key=key))[0]
-
-
-def _replace(row: Row[Any], values: tuple[Any, ...]) -> Row[Any]:
-    """A row like `row` (same columns, same attribute access) holding `values`."""
-    return Row(row._parent, None, row._key_to_index, values)
