@@ -27,6 +27,7 @@ from app.encryption import (
     MasterKey,
     data_keys,
     load_keyring,
+    new_master_key_text,
     parse_master_key,
 )
 from app.reports.catalogue import DIMENSIONS
@@ -362,3 +363,30 @@ async def test_the_migration_encrypts_what_is_there_and_decrypts_on_the_way_down
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def test_the_master_key_comes_from_the_environment_or_a_file_and_production_needs_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from app.config import get_settings
+
+    key = new_master_key_text()
+    path = tmp_path / "master.key"
+    path.write_text(key + "\n")
+    monkeypatch.setenv("SCHOOLGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SCHOOLGRAPH_JWT_SECRET", "x" * 48)
+    monkeypatch.delenv("SCHOOLGRAPH_ENCRYPTION_KEY", raising=False)
+    monkeypatch.setenv("SCHOOLGRAPH_ENCRYPTION_KEY_FILE", str(path))
+    get_settings.cache_clear()
+    try:
+        assert get_settings().encryption_key == key
+        assert key not in repr(get_settings())
+        monkeypatch.setenv("SCHOOLGRAPH_ENV", "production")
+        monkeypatch.delenv("SCHOOLGRAPH_ENCRYPTION_KEY_FILE")
+        get_settings.cache_clear()
+        with pytest.raises(RuntimeError, match="SCHOOLGRAPH_ENCRYPTION_KEY"):
+            get_settings()
+        # Never generated in production: nothing was written under SCHOOLGRAPH_HOME.
+        assert not (tmp_path / "home" / "encryption-key").exists()
+    finally:
+        get_settings.cache_clear()
