@@ -27,6 +27,7 @@ from app import graphiql, metrics, policy_sync
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.database import create_engine, resolve_database_url
+from app.encryption import check_keys
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
@@ -131,6 +132,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            await check_keys(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
         _settle_garbage_collector()

@@ -390,3 +390,20 @@ def test_the_master_key_comes_from_the_environment_or_a_file_and_production_need
         assert not (tmp_path / "home" / "encryption-key").exists()
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_server_with_the_wrong_master_key_refuses_to_start(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.asgi import create_app
+    from app.config import get_settings
+
+    monkeypatch.setenv("SCHOOLGRAPH_ENCRYPTION_KEY", new_master_key_text())
+    get_settings.cache_clear()
+    try:
+        application = create_app(database_url=database_url)
+        with pytest.raises(EncryptionError, match="is not the one that wrapped"):
+            async with application.router.lifespan_context(application):
+                pass
+    finally:
+        get_settings.cache_clear()
