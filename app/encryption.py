@@ -193,17 +193,31 @@ class Keyring:
         return plain.decode()
 
     def seal_rows(
-        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
         """Rows of `table` laid out as `columns` (an `id` among them), encrypted columns sealed:
-        for bulk loads."""
+        for bulk loads. The same format as `encrypt`, made with less work per value (one
+        random read for all the nonces, the associated data's prefix made once per column)."""
         at = columns.index("id")
-        sealed = [(i, name) for i, name in enumerate(columns) if name in ENCRYPTED[table]]
+        header = _HEADER.pack(VERSION, self.current)
+        seal = self._ciphers[self.current].encrypt
+        sealed = [
+            (i, header + f"|{table}.{name}|".encode())
+            for i, name in enumerate(columns)
+            if name in ENCRYPTED[table]
+        ]
+        nonces = os.urandom(NONCE_BYTES * len(rows) * len(sealed))
+        n = 0
         out = []
         for row in rows:
             values = list(row)
-            for i, name in sealed:
-                values[i] = self.encrypt(table, name, values[at], values[i])
+            row_id = str(values[at]).encode()
+            for i, prefix in sealed:
+                value = values[i]
+                if value is not None:
+                    nonce = nonces[n : n + NONCE_BYTES]
+                    values[i] = header + nonce + seal(nonce, value.encode(), prefix + row_id)
+                n += NONCE_BYTES
             out.append(tuple(values))
         return out
 
