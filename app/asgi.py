@@ -29,6 +29,7 @@ from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
 from app.database import create_engine, resolve_database_url, server_role_problem
 from app.database_tls import warn_plain_text
+from app.encryption import check_keys
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
@@ -140,6 +141,11 @@ def create_app(
             await engine.dispose()
             raise RuntimeError(problem)
         warn_plain_text(url, production=settings.production)
+        try:
+            await check_keys(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
         sealing = sealer.start(engine, settings)

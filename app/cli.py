@@ -33,6 +33,10 @@ db_cli = typer.Typer(help="The database server: roles and grants.", no_args_is_h
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(db_cli, name="db")
+keys_cli = typer.Typer(
+    help="Keys of encryption at rest (docs/encryption.md).", no_args_is_help=True
+)
+cli.add_typer(keys_cli, name="keys")
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
@@ -547,6 +551,130 @@ def audit_report(
         raise typer.Exit(1)
     # On stderr: stdout may be the CSV itself.
     Console(stderr=True).print(f"{written:,} disclosures written to {out or 'stdout'}")
+
+
+@keys_cli.command("generate")
+def keys_generate() -> None:
+    """Print a new random master key (for SCHOOLGRAPH_ENCRYPTION_KEY or its file)."""
+    from app.encryption import new_master_key_text
+
+    print(new_master_key_text())
+
+
+@keys_cli.command("status")
+def keys_status() -> None:
+    """The data keys and how many encrypted values each one holds."""
+    from app import keys
+    from app.database import create_engine
+
+    url = _database_url()
+
+    async def run() -> list[keys.KeyStatus]:
+        engine = create_engine(url)
+        try:
+            return await keys.status(engine)
+        finally:
+            await engine.dispose()
+
+    table = Table("data key", "created", "retired", "values", "")
+    for key in asyncio.run(run()):
+        table.add_row(
+            str(key.id),
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.retired_at:%Y-%m-%d %H:%M}" if key.retired_at else "",
+            f"{key.values:,}",
+            "current" if key.current else "",
+        )
+    console.print(table)
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    resume: bool = typer.Option(
+        False, help="No new key: finish re-encrypting under the current one."
+    ),
+) -> None:
+    """Make a new data key current and re-encrypt every value under it, in batches."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app import keys
+    from app.database import create_engine
+
+    url = _migrate_url()  # data keys are written by the owner only
+    bar = Progress(
+        TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
+    tasks: dict[str, object] = {}
+
+    def advance(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = bar.add_task(table, total=total)
+        bar.update(tasks[table], completed=done, total=total)  # type: ignore[arg-type]
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(url)
+        try:
+            return await keys.rotate(engine, resume=resume, progress=advance)
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    with bar:
+        key_id, changed = asyncio.run(run())
+    console.print(
+        f"data key {key_id} is current: {changed:,} values re-encrypted in"
+        f" {time.perf_counter() - started:.1f} s; `schoolgraph keys retire` destroys the old keys"
+    )
+
+
+@keys_cli.command("retire")
+def keys_retire() -> None:
+    """Destroy the wrapped data keys that no value is under any more."""
+    from app import keys
+    from app.database import create_engine
+
+    url = _migrate_url()  # data keys are written by the owner only
+
+    async def run() -> list[int]:
+        engine = create_engine(url)
+        try:
+            return await keys.retire(engine)
+        finally:
+            await engine.dispose()
+
+    retired = asyncio.run(run())
+    console.print(f"retired data keys: {', '.join(map(str, retired)) or 'none'}")
+
+
+@keys_cli.command("rewrap")
+def keys_rewrap(
+    new_key_file: Path = typer.Option(
+        ..., help="A file holding the new master key (`schoolgraph keys generate`)."
+    ),
+) -> None:
+    """Rotate the master key: wrap the data keys with a new one (the values are untouched).
+
+    Then give the servers the new key (SCHOOLGRAPH_ENCRYPTION_KEY[_FILE]) and restart them.
+    """
+    from app import keys
+    from app.database import create_engine
+    from app.encryption import MasterKey, parse_master_key
+
+    url = _migrate_url()  # data keys are written by the owner only
+    new_master = MasterKey(parse_master_key(new_key_file.read_text(), str(new_key_file)))
+
+    async def run() -> int:
+        engine = create_engine(url)
+        try:
+            return await keys.rewrap(engine, new_master)
+        finally:
+            await engine.dispose()
+
+    count = asyncio.run(run())
+    console.print(
+        f"{count} data keys wrapped by the new master key (fingerprint {new_master.fingerprint});"
+        " set it as SCHOOLGRAPH_ENCRYPTION_KEY[_FILE] and restart the servers"
+    )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ production deployment sets `SCHOOLGRAPH_ENV=production` and provides the secrets
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -73,6 +74,30 @@ def _audit_key(home: Path, environment: str) -> bytes:
     return value.encode()
 
 
+def _encryption_key(home: Path, environment: str) -> str:
+    """The master key of encryption at rest (docs/encryption.md): from the environment, a file,
+    or (development only) a random one kept under `.schoolgraph/` like the JWT secret."""
+    value = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY")
+    if value:
+        return value
+    path_text = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY_FILE")
+    if path_text:
+        return Path(path_text).read_text().strip()
+    if environment == "production":
+        raise RuntimeError(
+            "SCHOOLGRAPH_ENCRYPTION_KEY or SCHOOLGRAPH_ENCRYPTION_KEY_FILE must be set in"
+            " production"
+        )
+    path = home / "encryption-key"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -127,6 +152,8 @@ class Settings:
     # HTTPS for `schoolgraph serve`: a PEM certificate (chain) and its private key.
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # The master key of encryption at rest (base64 of 32 bytes); never stored in the database.
+    encryption_key: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -195,6 +222,7 @@ def get_settings() -> Settings:
         seal_interval_seconds=float(os.environ.get("SCHOOLGRAPH_SEAL_INTERVAL") or 10),
         ssl_certfile=_env_path("SCHOOLGRAPH_SSL_CERTFILE"),
         ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
+        encryption_key=_encryption_key(home, environment),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

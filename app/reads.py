@@ -3,7 +3,8 @@
 Resolvers and loaders call these; these never call resolvers. Every list function takes the
 viewer's `RowScope` (or ids already inside it) and puts it in the WHERE clause of the same
 statement, so cursors and counts only ever see rows the viewer is related to. SQL text is fixed
-per scope shape; values — user input included — are always bound parameters.
+per scope shape; values — user input included — are always bound parameters. Columns encrypted
+at rest (app/encryption.py) are decrypted here, before any row leaves this module.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import cached_text
+from app.encryption import ENCRYPTED, decrypt_rows
 from app.keyset import Column, Keyset
 from app.relations import RowScope
 
@@ -126,7 +128,8 @@ async def list_students(
         where += f" AND {keyset.after(after, params)}"
     order_by = keyset.order_by
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {order_by} LIMIT :limit"
-    return (await connection.execute(cached_text(sql), params)).all()
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return await decrypt_rows(connection, "student", rows)
 
 
 async def count_students(
@@ -148,7 +151,8 @@ async def students_by_id(
     params: dict[str, Any] = {"ids": list(ids)}
     scope_sql = _scope_sql(scope, params)
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE s.id = ANY(:ids) AND {scope_sql}"
-    return {row.id: row for row in (await connection.execute(cached_text(sql), params))}
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return {row.id: row for row in await decrypt_rows(connection, "student", rows)}
 
 
 async def class_rosters(
@@ -192,7 +196,8 @@ async def class_rosters(
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
     rosters: dict[int, list[Row[Any]]] = {}
-    for row in await connection.execute(cached_text(sql), params):
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    for row in await decrypt_rows(connection, "student", rows):
         rosters.setdefault(row.roster_class_id, []).append(row)
     return rosters
 
@@ -241,7 +246,10 @@ async def rows_by_key(
         where += " AND class_id = ANY(:class_ids)"
     sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {key}, {order}"
     grouped: dict[int, list[Row[Any]]] = {v: [] for v in values}
-    for row in (await connection.execute(cached_text(sql), params)).all():
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    if table in ENCRYPTED:
+        rows = await decrypt_rows(connection, table, rows)
+    for row in rows:
         grouped[getattr(row, key)].append(row)
     return grouped
 
@@ -297,4 +305,5 @@ async def list_data_requests(
         f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id OR {related})"
         f"{condition} ORDER BY r.due_on, r.id LIMIT :limit"
     )
-    return list((await connection.execute(cached_text(sql), params)).all())
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return await decrypt_rows(connection, "data_request", rows)

@@ -30,8 +30,9 @@ APP_ROLE = "schoolgraph_app"
 # a checkpoint) is added here and nowhere else.
 RECORD_TABLES: tuple[str, ...] = ("disclosure", "disclosure_seal", "audit_event")
 
-# Read by the migrator and by `serve` (to check the schema is current); never written by the app.
-_READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version",)
+# Read, never written, by the app: the schema's revision (`serve` checks it is current), and the
+# wrapped data keys of encryption at rest (made and rotated by `schoolgraph keys` as the owner).
+_READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version", "data_key")
 
 
 def _literal(value: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import disclosures, migrate
 from app.config import get_settings
+from app.encryption import new_master_key_text
 from app.database import asyncpg_dsn, create_engine, setup_roles, with_database
 from app.roles import OWNER_ROLE, with_user
 from app.seed import seed
@@ -399,6 +400,8 @@ def test_production_requires_an_audit_key_from_outside_the_database(tmp_path: Pa
         "SCHOOLGRAPH_ENV": "production",
         "SCHOOLGRAPH_JWT_SECRET": "x" * 48,
         "SCHOOLGRAPH_HOME": str(tmp_path),
+        # Production needs the master key of encryption at rest too (docs/encryption.md).
+        "SCHOOLGRAPH_ENCRYPTION_KEY": new_master_key_text(),
     }
     refused = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from argon2 import PasswordHasher
 
 from app import migrate
 from app.database import asyncpg_dsn, with_database
+from app.encryption import ENCRYPTED
 from app.models import Role
 from app.seed import (
     DEMO_ACCOUNTS,
@@ -34,6 +36,7 @@ from app.seed import (
     SeedSummary,
     seed,
 )
+from tests.test_encryption import stored_keyring
 
 TODAY = date(2026, 2, 10)  # mid spring term
 STUDENTS = 300
@@ -108,15 +111,31 @@ async def schema_of(connection: asyncpg.Connection) -> dict[str, list[tuple[Any,
 
 
 async def digests(connection: asyncpg.Connection) -> dict[str, tuple[int, str]]:
-    """Per seeded table: row count and an md5 of all its rows in id order."""
+    """Per seeded table: row count and an md5 of all its rows in id order (encrypted columns
+    by their plain text: their ciphertexts differ from database to database)."""
     found = {}
     for table in TABLES:
+        if table in ENCRYPTED:
+            found[table] = await _plain_digest(connection, table)
+            continue
         row = await connection.fetchrow(
             f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), ''))"
             f' FROM "{table}" t'
         )
         found[table] = (row[0], row[1])
     return found
+
+
+async def _plain_digest(connection: asyncpg.Connection, table: str) -> tuple[int, str]:
+    rows = await connection.fetch(f'SELECT * FROM "{table}" ORDER BY id')
+    digest = hashlib.md5(usedforsecurity=False)
+    ring = await stored_keyring(connection) if rows else None
+    for row in rows:
+        values = dict(row)
+        for column in ENCRYPTED[table]:
+            values[column] = ring.decrypt(table, column, row["id"], values[column])  # type: ignore[union-attr]
+        digest.update(repr(sorted(values.items())).encode())
+    return len(rows), digest.hexdigest()
 
 
 async def snapshot(connection: asyncpg.Connection) -> dict[str, Any]:
