@@ -268,6 +268,7 @@ async def record_mark(
         raise WriteRefused("a score is between 0 and 100", "OUT_OF_RANGE", "score")
     if score != score.quantize(HUNDREDTH):
         raise WriteRefused("a score has at most two decimals", "TOO_PRECISE", "score")
+    score = score.quantize(HUNDREDTH)  # the same number, in the column's scale (-0E-999999 is 0)
     enrolled = await _one(
         connection,
         "SELECT c.term_id FROM enrollment e JOIN class_section c ON c.id = e.class_id"
