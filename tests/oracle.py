@@ -24,6 +24,8 @@ from typing import Any
 
 import asyncpg
 
+from app.encryption import ENCRYPTED, KEYS_SQL, Keyring, MasterKey, data_keys
+
 # --- SPEC §4: the field class of every Student field --------------------------------------------
 FIELD_CLASS: dict[str, str] = {
     "firstName": "directory",
@@ -206,7 +208,7 @@ class StudentAccess:
 class Facts:
     """The rows of the whole database the checks compare a response with."""
 
-    students: dict[int, asyncpg.Record]
+    students: dict[int, dict[str, Any]]
     marks: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     enrollments: dict[int, list[tuple[int, bool]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -218,7 +220,15 @@ class Facts:
 
     @classmethod
     async def load(cls, db: asyncpg.Connection) -> Facts:
-        facts = cls(students={r["id"]: r for r in await db.fetch("SELECT * FROM student")})
+        # Encrypted at rest (docs/encryption.md): the stored values are compared in plain text.
+        ring = Keyring.unwrap(MasterKey.from_settings(), data_keys(await db.fetch(KEYS_SQL)))
+        students = {}
+        for r in await db.fetch("SELECT * FROM student"):
+            row = dict(r)
+            for column in ENCRYPTED.get("student", ()):
+                row[column] = ring.decrypt("student", column, r["id"], r[column])
+            students[r["id"]] = row
+        facts = cls(students=students)
         for r in await db.fetch("SELECT id, student_id, class_id FROM mark"):
             facts.marks[r["student_id"]].append((r["id"], r["class_id"]))
         for r in await db.fetch(
@@ -305,7 +315,7 @@ class Oracle:
         )
 
 
-def expected_value(student: asyncpg.Record, name: str) -> Any:
+def expected_value(student: dict[str, Any], name: str) -> Any:
     """The stored value a scalar field of the response must equal (None: not compared)."""
     columns = {
         "firstName": "first_name",

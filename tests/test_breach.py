@@ -218,7 +218,8 @@ async def test_audit_events_show_who_changed_what(gql: Gql, db: asyncpg.Connecti
     newest, older = nodes(found)
     assert newest["actorUsername"] == "teacher" and newest["action"] == "record_mark"
     assert newest["targetType"] == "Mark"
-    assert newest["details"]["score"] == "93" and older["details"]["score"] == "71"
+    # The score as recorded, in the column's scale.
+    assert newest["details"]["score"] == "93.00" and older["details"]["score"] == "71.00"
     assert newest["requestId"] and newest["requestId"] != older["requestId"]
     assert newest["at"] >= older["at"]
     # The same mark both times: its id finds both events, and the page turns with a cursor.

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import disclosures, migrate
 from app.config import get_settings
-from app.encryption import new_master_key_text
 from app.database import asyncpg_dsn, create_engine, setup_roles, with_database
+from app.encryption import new_master_key_text
 from app.roles import OWNER_ROLE, with_user
 from app.seed import seed
 from tests.conftest import TEST_DATABASE
