@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.offload import WorkerPool
 from app.relations import RowScope
 from app.reports.catalogue import (
     CATEGORIES,
@@ -32,6 +33,13 @@ from app.reports.statement import MAX_PART_ROWS, build_parts_statement, build_st
 from app.reports.suppression import TOTAL, Key, Suppression, suppress
 
 DEFAULT_MIN_CELL_SIZE = 10
+
+# Suppression and the building of cells are pure Python: tens of thousands of cells hold the CPU
+# for seconds, which on the event loop would stall every other request, `/healthz` included. They
+# run in this pool's thread instead. One thread: the work holds the GIL, so a second would only
+# interleave two reports. Reports waiting their turn each hold a database connection, so the
+# connection pool bounds how many wait.
+CELLS = WorkerPool("report-cells", workers=1)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,9 @@ async def run(
         parts = (await connection.execute(text(parts_statement.sql), parts_statement.params)).all()
         if len(parts) > MAX_PART_ROWS:
             raise InvalidReport("the report's filter has too many values to check: filter less")
-    cells = _cells(spec, rows, parts, minimum=minimum, window=statement.window, today=today)
+    cells = await CELLS.run(
+        _cells, spec, rows, parts, minimum=minimum, window=statement.window, today=today
+    )
     return Report(spec, cells, minimum, statement.window, now)
 
 
