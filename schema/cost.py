@@ -20,6 +20,8 @@ without SQL (`report_cells`): every value of each dimension plus its subtotal, m
 
 from __future__ import annotations
 
+from app.reports.definitions import MAX_DIMENSIONS
+
 # Unpaged lists of objects: at most how many rows one parent holds, as seeded demo districts and
 # real ones have them (a student's enrollment history, a term's marks), rounded up. Every such
 # list of the schema is here (tests/test_query_analysis.py checks it).
@@ -67,16 +69,40 @@ DIMENSION_SIZES: dict[str, int] = {
 SAVED_REPORT_CELLS = 20_000
 
 
+# A class is at one school and in one term: grouped with the class, those dimensions add no value
+# of their own, only their subtotal.
+NESTED_IN_CLASS = ("SCHOOL", "TERM")
+
+
 def report_cells(group_by: object) -> int:
-    """The cells a report grouped by `group_by` may have: each dimension's values and its
-    subtotal, multiplied (the grand total when there is no dimension). An unknown name counts
-    as the largest dimension; a malformed argument fails coercion later."""
-    names = group_by if isinstance(group_by, list | tuple) else [group_by] if group_by else []
+    """The cells a report grouped by `group_by` may have: one per value of each grouping set,
+    summed over the sets (every subset of the dimensions). That is each dimension's values and
+    its subtotal, multiplied, except that with `CLASS` the school and term of a class are known.
+    An unknown name counts as the largest dimension; a grouping that validation refuses (more
+    than `MAX_DIMENSIONS`) or a malformed argument builds no cell.
+
+        >>> report_cells(["CLASS", "SCHOOL"])  # 500 x 2 (school or its total) + 201
+        1201
+    """
+    names = [str(n) for n in group_by] if isinstance(group_by, list | tuple) else []
+    if len(names) > MAX_DIMENSIONS:
+        return 0
     largest = max(DIMENSION_SIZES.values())
+    sizes = {name: DIMENSION_SIZES.get(name, largest) for name in names}
+    nested = [n for n in NESTED_IN_CLASS if n in sizes] if "CLASS" in sizes else []
     cells = 1
-    for name in names:
-        cells *= DIMENSION_SIZES.get(str(name), largest) + 1
-    return cells
+    for name, size in sizes.items():
+        if name != "CLASS" and name not in nested:
+            cells *= size + 1
+    if "CLASS" not in sizes:
+        return cells
+    # Sets with the class: its values, once per nested dimension rolled up or not; sets without
+    # it: the nested dimensions' own values and subtotals.
+    without = 1
+    for name in nested:
+        without *= sizes[name] + 1
+    with_class: int = sizes["CLASS"] << len(nested)
+    return cells * (with_class + without)
 
 
 def holds_no_row(type_name: str) -> bool:

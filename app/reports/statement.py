@@ -210,7 +210,7 @@ FILTERED_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "TERM": ("term_ids",),
 }
 # Rows the parts statement may return: each cell times the values of each filtered dimension.
-MAX_PART_ROWS = 1_000_000
+MAX_PART_ROWS = 250_000
 
 
 def filtered_dimensions(flt: ReportFilter) -> list[str]:
