@@ -333,7 +333,19 @@ class _Analysis:
             and is_composite_type(returns)
             and not cost.holds_no_row(returns.name)
         )
-        measure.cost += times * (row + inner.cost)
+        measure.cost += times * (row + inner.cost + self._cells(parent.name, name, node))
+
+    def _cells(self, parent: str, name: str, node: FieldNode) -> int:
+        """The cells a report field builds (schema.cost.report_cells); 0 for other fields."""
+        if parent == "Query" and name == "report":
+            group_by: Any = []
+            for argument in node.arguments or ():
+                if argument.name.value == "groupBy":
+                    group_by = value_from_ast_untyped(argument.value, self.variables)
+            return cost.report_cells(group_by)
+        if parent == "SavedReport" and name == "run":
+            return cost.SAVED_REPORT_CELLS
+        return 0
 
     def _page(self, node: FieldNode, default: Any) -> int:
         """The field's `first`: as written, from a variable, else the argument's default."""

@@ -9,9 +9,18 @@ counts one row. Relay's wrappers (`…Connection`, `…Edge`, `PageInfo`) hold n
 
     >>> multiplier("Student", "classes", "Class", page=None, page_cap=1000, is_list=True)
     8
+
+A report builds every cell of its grouping, with suppression over all of them, whatever its
+selection asks for; `report` therefore counts the cells it may build, estimated from its `groupBy`
+without SQL (`report_cells`): every value of each dimension plus its subtotal, multiplied.
+
+    >>> report_cells(["SCHOOL", "GRADE_LEVEL"])
+    3216
 """
 
 from __future__ import annotations
+
+from app.reports.definitions import MAX_DIMENSIONS
 
 # Unpaged lists of objects: at most how many rows one parent holds, as seeded demo districts and
 # real ones have them (a student's enrollment history, a term's marks), rounded up. Every such
@@ -37,6 +46,63 @@ LIST_WEIGHTS: dict[str, int] = {
 DEFAULT_WEIGHT = 10
 # What `first` is when neither the query nor the schema says (schema.relay.page_size).
 DEFAULT_PAGE = 50
+
+
+# How many values a report dimension has, at most, in one district (generous): a district of
+# a few hundred schools, grades -1 to 13, the stored genders and federal ethnicities with
+# "unknown", a school year's classes of a large district, terms of a year, weeks of the
+# longest window (366 days), CCMR indicators and categories.
+DIMENSION_SIZES: dict[str, int] = {
+    "SCHOOL": 200,
+    "GRADE_LEVEL": 15,
+    "GRADUATION_YEAR": 15,
+    "GENDER": 4,
+    "ETHNICITY": 8,
+    "CLASS": 500,
+    "TERM": 8,
+    "WEEK": 53,
+    "INDICATOR": 6,
+    "READINESS_CATEGORY": 3,
+}
+# A report run from a saved view (`SavedReport.run`): its grouping is not in the query; a view
+# of two large dimensions.
+SAVED_REPORT_CELLS = 20_000
+
+
+# A class is at one school and in one term: grouped with the class, those dimensions add no value
+# of their own, only their subtotal.
+NESTED_IN_CLASS = ("SCHOOL", "TERM")
+
+
+def report_cells(group_by: object) -> int:
+    """The cells a report grouped by `group_by` may have: one per value of each grouping set,
+    summed over the sets (every subset of the dimensions). That is each dimension's values and
+    its subtotal, multiplied, except that with `CLASS` the school and term of a class are known.
+    An unknown name counts as the largest dimension; a grouping that validation refuses (more
+    than `MAX_DIMENSIONS`) or a malformed argument builds no cell.
+
+        >>> report_cells(["CLASS", "SCHOOL"])  # 500 x 2 (school or its total) + 201
+        1201
+    """
+    names = [str(n) for n in group_by] if isinstance(group_by, list | tuple) else []
+    if len(names) > MAX_DIMENSIONS:
+        return 0
+    largest = max(DIMENSION_SIZES.values())
+    sizes = {name: DIMENSION_SIZES.get(name, largest) for name in names}
+    nested = [n for n in NESTED_IN_CLASS if n in sizes] if "CLASS" in sizes else []
+    cells = 1
+    for name, size in sizes.items():
+        if name != "CLASS" and name not in nested:
+            cells *= size + 1
+    if "CLASS" not in sizes:
+        return cells
+    # Sets with the class: its values, once per nested dimension rolled up or not; sets without
+    # it: the nested dimensions' own values and subtotals.
+    without = 1
+    for name in nested:
+        without *= sizes[name] + 1
+    with_class: int = sizes["CLASS"] << len(nested)
+    return cells * (with_class + without)
 
 
 def holds_no_row(type_name: str) -> bool:

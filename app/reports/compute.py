@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.offload import WorkerPool
 from app.relations import RowScope
 from app.reports.catalogue import (
     CATEGORIES,
@@ -28,10 +29,17 @@ from app.reports.catalogue import (
 )
 from app.reports.definitions import MAX_CELLS, InvalidReport, ReportSpec, school_year_end
 from app.reports.disclosure import discloses
-from app.reports.statement import build_statement
+from app.reports.statement import MAX_PART_ROWS, build_parts_statement, build_statement
 from app.reports.suppression import TOTAL, Key, Suppression, suppress
 
 DEFAULT_MIN_CELL_SIZE = 10
+
+# Suppression and the building of cells are pure Python: tens of thousands of cells hold the CPU
+# for seconds, which on the event loop would stall every other request, `/healthz` included. They
+# run in this pool's thread instead. One thread: the work holds the GIL, so a second would only
+# interleave two reports. Reports waiting their turn each hold a database connection, so the
+# connection pool bounds how many wait.
+CELLS = WorkerPool("report-cells", workers=1)
 
 
 @dataclass(frozen=True)
@@ -108,13 +116,22 @@ async def run(
         raise InvalidReport(
             f"the report would have more than {MAX_CELLS} cells: filter or group by less"
         )
-    cells = _cells(spec, rows, minimum=minimum, window=statement.window, today=today)
+    parts: Sequence[Row[Any]] = ()
+    parts_statement = build_parts_statement(spec, scope, today)
+    if parts_statement is not None:
+        parts = (await connection.execute(text(parts_statement.sql), parts_statement.params)).all()
+        if len(parts) > MAX_PART_ROWS:
+            raise InvalidReport("the report's filter has too many values to check: filter less")
+    cells = await CELLS.run(
+        _cells, spec, rows, parts, minimum=minimum, window=statement.window, today=today
+    )
     return Report(spec, cells, minimum, statement.window, now)
 
 
 def _cells(
     spec: ReportSpec,
     rows: Sequence[Row[Any]],
+    parts: Sequence[Row[Any]] = (),
     *,
     minimum: int,
     window: tuple[date, date] | None,
@@ -152,18 +169,19 @@ def _cells(
     # The students a part is taken from: in a week's cell, those of its subtotal over weeks
     # (students without events in the window have no week).
     within = week_axis if metric.part else None
-    primary = {
-        key
-        for _, key, _, row in ordered
-        if discloses(
-            metric,
-            students=everyone[key if within is None else _swap(key, within, TOTAL)],
-            measure=row.measure,
-            part=row.part,
-            spread=row.spread,
-            minimum=minimum,
-        )
-    }
+    primary = _disclosing(metric, {key: row for _, key, _, row in ordered}, within, minimum)
+    # A filter is a grouping for suppression: a cell is published only when each of its parts
+    # along every filtered dimension (d = x, for every x, filtered or not) could be published
+    # too. Then adding, removing or dropping a filter's values changes the cell by parts that
+    # each reach the minimum, and two such reports cannot be differenced down to a few students.
+    by_part: dict[Key, Row[Any]] = {}
+    for row in parts:
+        key = _key(row, spec, today)
+        if week_axis is not None and key[week_axis] is None:
+            continue
+        by_part[(row.part_dim, row.part_key, *key)] = row
+    shifted = None if within is None else within + 2
+    primary |= {key[2:] for key in _disclosing(metric, by_part, shifted, minimum)}
     # Subtotals that are not the sum of their line: a student (or event) in several classes,
     # terms or indicators counts once; active students once however many weeks.
     loose = [
@@ -182,6 +200,29 @@ def _cells(
             week = key[week_axis] if week_axis is not None else TOTAL
             cells.append(Cell(at, _value(metric, row, window, week), counts[key]))
     return tuple(cells)
+
+
+def _disclosing(
+    metric: Metric, rows: dict[Key, Row[Any]], within: int | None, minimum: int
+) -> set[Key]:
+    """The keys whose row would tell something about fewer than `minimum` students.
+
+    Along `within` (the week of an event metric), a row's students are those of its subtotal
+    over that axis: students without events in the window have no week.
+    """
+    everyone = {key: int(row.students) for key, row in rows.items()}
+    return {
+        key
+        for key, row in rows.items()
+        if discloses(
+            metric,
+            students=everyone.get(key if within is None else _swap(key, within, TOTAL), 0),
+            measure=row.measure,
+            part=row.part,
+            spread=row.spread,
+            minimum=minimum,
+        )
+    }
 
 
 def _swap(key: Key, axis: int, value: Any) -> Key:

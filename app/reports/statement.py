@@ -8,7 +8,7 @@ rows = (await connection.execute(text(statement.sql), statement.params)).all()
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import combinations
 from typing import Any
@@ -44,8 +44,14 @@ class Statement:
     window: tuple[date, date] | None
 
 
-def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement:
-    """The one statement that computes every cell of `spec` (validated) within `scope`."""
+def build_statement(
+    spec: ReportSpec, scope: RowScope, today: date, *, fixed_last: bool = False
+) -> Statement:
+    """The one statement that computes every cell of `spec` (validated) within `scope`.
+
+    With `fixed_last`, the last dimension is never rolled up: every grouping set holds it (the
+    parts of each cell along that dimension, see `build_parts_statement`).
+    """
     metric = METRICS[spec.metric]
     flt = spec.filter
     window = spec.window(today)
@@ -129,10 +135,12 @@ def build_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement
             facts += [metric.single] if metric.single else []
         measure = metric.measure.format(students=students)
         part = metric.part.format(students=students) if metric.part else "NULL"
+    rolled = len(dims) - 1 if fixed_last else len(dims)
+    fixed = (rolled,) if fixed_last else ()
     sets = [
-        "(" + ", ".join(f"k{i}" for i in subset) + ")"
-        for size in range(len(dims), -1, -1)
-        for subset in combinations(range(len(dims)), size)
+        "(" + ", ".join(f"k{i}" for i in (*subset, *fixed)) + ")"
+        for size in range(rolled, -1, -1)
+        for subset in combinations(range(rolled), size)
     ]
     grouped = [
         *(f"k{i}" for i in range(len(dims))),
@@ -188,3 +196,62 @@ def _class_filter(
     if not conditions or metric.marks or joined:
         return conditions
     return [_ENROLLED_IN.format(conditions=" AND ".join(conditions))]
+
+
+# Filters on a dimension a student has one value of (or, for classes and terms, that the
+# student or the mark is in), by the dimension whose parts a filtered report is checked on.
+# Graduation years are grades: both filters are on `s.grade_level`.
+FILTERED_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "SCHOOL": ("school_ids",),
+    "GRADE_LEVEL": ("grade_levels", "graduation_years"),
+    "GENDER": ("genders",),
+    "ETHNICITY": ("ethnicities",),
+    "CLASS": ("class_ids",),
+    "TERM": ("term_ids",),
+}
+# Rows the parts statement may return: each cell times the values of each filtered dimension.
+MAX_PART_ROWS = 250_000
+
+
+def filtered_dimensions(flt: ReportFilter) -> list[str]:
+    """The dimensions `flt` narrows, whose parts decide what a filtered report publishes."""
+    return [
+        name
+        for name, attributes in FILTERED_DIMENSIONS.items()
+        if any(getattr(flt, attribute) for attribute in attributes)
+    ]
+
+
+def build_parts_statement(spec: ReportSpec, scope: RowScope, today: date) -> Statement | None:
+    """One statement giving, for every cell of `spec` and every dimension d its filter narrows,
+    the cell's parts along d: the cell under the other filters with d = x, for every value x of
+    d in the scope (not only the filtered ones). None when no such filter is given.
+
+    Each row is `k0, l0, ..., part_dim, part_key, rolled_up, students, measure, part, spread`:
+    the cell's keys (labels NULL), the index of d in `filtered_dimensions`, x as text, and the
+    same columns as a report cell, so `app.reports.disclosure` judges a part like a cell.
+    """
+    names = filtered_dimensions(spec.filter)
+    if not names:
+        return None
+    selects: list[str] = []
+    params: dict[str, Any] = {}
+    n = len(spec.group_by)
+    for index, name in enumerate(names):
+        cleared: dict[str, Any] = {a: () for a in FILTERED_DIMENSIONS[name]}
+        without = replace(spec.filter, **cleared)
+        parts_spec = replace(spec, group_by=(*spec.group_by, name), filter=without)
+        statement = build_statement(parts_spec, scope, today, fixed_last=True)
+        for key, value in statement.params.items():
+            if key in params and params[key] != value:  # pragma: no cover - same filter values
+                raise ValueError(f"parameter {key} differs between parts")
+            params[key] = value
+        keys = "".join(f"p.k{i}, NULL AS l{i}, " for i in range(n))
+        selects.append(
+            f"SELECT {keys}{index} AS part_dim, CAST(p.k{n} AS text) AS part_key,"  # noqa: S608
+            " p.rolled_up >> 1 AS rolled_up, p.students, p.measure, p.part, p.spread"
+            f" FROM (\n{statement.sql}\n) p"
+        )
+    params["limit"] = MAX_PART_ROWS + 1
+    window = spec.window(today)
+    return Statement("\nUNION ALL\n".join(selects), params, window)
