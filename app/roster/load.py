@@ -546,9 +546,9 @@ class Loader:
 
     async def enrollments(self) -> None:
         await self._dedupe("stg_enrollment", "enrollments.csv", "enrollments")
-        for column, ref, target, what in (
-            ("classSourcedId", "class_sid", "class_section", "class"),
-            ("userSourcedId", "user_sid", "app_user", "user"),
+        for column, ref, target, what, stg in (
+            ("classSourcedId", "class_sid", "class_section", "class", "stg_class"),
+            ("userSourcedId", "user_sid", "app_user", "user", "stg_user"),
         ):
             await self._report(
                 ERROR,
@@ -556,15 +556,27 @@ class Loader:
                 column,
                 f"SELECT line, 'no such {what}: ' || quote_literal({ref}) FROM stg_enrollment e"
                 f" WHERE NOT deleted AND NOT EXISTS (SELECT 1 FROM {target} x"
-                f" WHERE x.district_id = $1 AND x.sourced_id = e.{ref}) ORDER BY line",
+                f" WHERE x.district_id = $1 AND x.sourced_id = e.{ref})"
+                f" AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE s.sid = e.{ref} AND s.deleted)"
+                f" ORDER BY line",
                 self.d,
             )
+            await self._report(
+                WARNING,
+                "enrollments.csv",
+                column,
+                f"SELECT line, 'the {what} ' || quote_literal({ref}) || ' is tobedeleted;"
+                f" enrollment ignored' FROM stg_enrollment e WHERE NOT deleted AND EXISTS"
+                f" (SELECT 1 FROM {stg} s WHERE s.sid = e.{ref} AND s.deleted) ORDER BY line",
+            )
+        # A user enrolled in a role they do not hold (a teacher as a student): the enrollment
+        # cannot be stored, and the rest of the set does not need it.
         await self._report(
-            ERROR,
+            WARNING,
             "enrollments.csv",
             "role",
             "SELECT line, 'a student enrollment of ' || quote_literal(user_sid) ||"
-            " ', who is not a student' FROM stg_enrollment e WHERE NOT deleted"
+            " ', who is not a student; ignored' FROM stg_enrollment e WHERE NOT deleted"
             " AND role = 'student' AND EXISTS (SELECT 1 FROM app_user a WHERE"
             " a.district_id = $1 AND a.sourced_id = e.user_sid) AND NOT EXISTS"
             " (SELECT 1 FROM student s WHERE s.district_id = $1 AND s.sourced_id = e.user_sid)"

@@ -44,6 +44,9 @@ class Manifest:
             if not name.startswith("file."):
                 continue
             mode = value.strip().lower()
+            if not mode:
+                messages.warn(MANIFEST, line, "value", f"{name}: no mode given; read as absent")
+                mode = ABSENT
             if mode not in (BULK, DELTA, ABSENT):
                 messages.error(MANIFEST, line, "value", f"{value!r}: expected bulk, delta or absent")
                 continue

@@ -37,6 +37,12 @@ ROLE_NAMES = {name.lower(): name for name in (
     "parent", "guardian", "relative", "examiner",
 )}  # fmt: skip
 
+# The spelling of each enumeration value in the specification, by its lower case.
+CANONICAL = {name.lower(): name for name in (
+    "schoolYear", "gradingPeriod", "siteAdministrator", "districtAdministrator",
+    "systemAdministrator", "tobedeleted",
+)}  # fmt: skip
+
 ORG_TYPES = ("district", "school", "department", "local", "state", "national")
 SESSION_TYPES = ("schoolyear", "term", "semester", "gradingperiod")
 CLASS_TYPES = ("homeroom", "scheduled")

@@ -148,11 +148,10 @@ class RowParser:
         if low not in allowed:
             self._error(line, label, f"{value!r} is not one of {', '.join(allowed)}")
             return None
-        if value != low and value.lower() != value:
-            # OneRoster enumerations are camelCase; only a different case is worth a word.
-            canonical = mapping.ROLE_NAMES.get(low, low)
-            if value != canonical:
-                self._warn(line, label, f"{value!r} read as {canonical!r}")
+        # OneRoster enumerations are camelCase; another case is read, with a word.
+        canonical = mapping.CANONICAL.get(low, low)
+        if value != canonical:
+            self._warn(line, label, f"{value!r} read as {canonical!r}")
         return low
 
     def _date(self, line: int, row: dict[str, str], column: str, label: str,
