@@ -117,6 +117,10 @@ class Loader:
             f" || first || ')' FROM (SELECT line, sid, min(line) OVER (PARTITION BY sid) AS"
             f" first FROM {table}) d WHERE line > first ORDER BY line",
         )
+        # The import has failed already; the rest of the checks run on the first of each.
+        await self.c.execute(
+            f"DELETE FROM {table} s USING {table} f WHERE f.sid = s.sid AND f.line < s.line"
+        )
 
     async def _upsert(
         self,
