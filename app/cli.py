@@ -10,8 +10,8 @@ import asyncio
 import os
 import sys
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -165,7 +165,7 @@ def import_oneroster(
     """Import a OneRoster CSV set, all or nothing (docs/oneroster.md)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from app.roster.importer import ImportError_, import_roster
+    from app.roster.importer import RosterImportError, import_roster
     from app.roster.report import KINDS
 
     url = _database_url()
@@ -183,7 +183,7 @@ def import_oneroster(
                     url, path, district=district, dry_run=dry_run, strict=strict, progress=on_file
                 )
             )
-        except ImportError_ as exc:
+        except RosterImportError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     for line in report.lines():

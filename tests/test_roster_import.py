@@ -1,6 +1,8 @@
 """OneRoster import: hand-written 1.1 and 1.2 sets, idempotence, all-or-nothing, deltas,
 the public sample sets, and what an imported teacher sees over HTTP."""
 
+# ruff: noqa: E501 - the CSV fixtures are written line for line as the files are
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +40,15 @@ def _set_11(tag: str, *, mode: str = "bulk", enrollments: str | None = None) -> 
     a principal, three students (one with demographics naming two races), a parent."""
     manifest = "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n" + "".join(
         f"file.{f},{mode}\n"
-        for f in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments",
-                  "demographics")  # fmt: skip
+        for f in (
+            "orgs",
+            "academicSessions",
+            "courses",
+            "classes",
+            "users",
+            "enrollments",
+            "demographics",
+        )
     )
     return {
         "manifest.csv": manifest,
@@ -231,7 +240,9 @@ async def test_strict_turns_warnings_into_errors_and_dry_run_writes_nothing(
     assert not strict.ok and strict.messages.warnings_total == 0
     dry = await import_roster(database_url, folder, dry_run=True)
     assert dry.ok and dry.totals()["students"]["inserted"] == 3
-    assert await db.fetchval("SELECT count(*) FROM district WHERE name = $1", f"{tag} District") == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM district WHERE name = $1", f"{tag} District") == 0
+    )
 
 
 async def test_after_import_a_teacher_sees_exactly_their_students_and_a_delta_ends_one(
@@ -278,13 +289,23 @@ async def test_a_bulk_file_ends_what_it_no_longer_lists(database_url, db, tmp_pa
 
 async def test_a_12_set_with_roles_file_imports(database_url, db, tmp_path, tag):
     files = _set_11(tag)
-    files["manifest.csv"] = files["manifest.csv"].replace("oneroster.version,1.1", "oneroster.version,1.2") + "file.roles,bulk\n"
+    files["manifest.csv"] = (
+        files["manifest.csv"].replace("oneroster.version,1.1", "oneroster.version,1.2")
+        + "file.roles,bulk\n"
+    )
     users = files["users.csv"].splitlines()
     header = "sourcedId,status,dateLastModified,enabledUser,username,givenName,familyName,identifier,agentSourcedIds,grades,primaryOrgSourcedId,prefferedGivenName"
-    rows, roles = [header], ["sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId"]
+    rows, roles = (
+        [header],
+        [
+            "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId"
+        ],
+    )
     for line in users[1:]:
         c = line.split(",")
-        rows.append(",".join([c[0], "", "", "true", c[6], c[8], c[9], c[11], c[15], c[16], c[4], ""]))
+        rows.append(
+            ",".join([c[0], "", "", "true", c[6], c[8], c[9], c[11], c[15], c[16], c[4], ""])
+        )
         role = {"administrator": "principal"}.get(c[5], c[5])
         roles.append(",".join([c[0] + "-r", "", "", c[0], "primary", role, "", "", c[4]]))
     files["users.csv"] = "\n".join(rows)
@@ -294,10 +315,14 @@ async def test_a_12_set_with_roles_file_imports(database_url, db, tmp_path, tag)
     assert report.version == "1.2"
     rows_in = await _district_rows(db, report.district_id)
     assert rows_in["student"] == 3 and rows_in["enrollment"] == 3
-    assert await db.fetchval(
-        "SELECT role FROM role_assignment ra JOIN app_user u ON u.id = ra.user_id"
-        " WHERE u.username = $1", f"{tag}.principal"
-    ) == "school_admin"
+    assert (
+        await db.fetchval(
+            "SELECT role FROM role_assignment ra JOIN app_user u ON u.id = ra.user_id"
+            " WHERE u.username = $1",
+            f"{tag}.principal",
+        )
+        == "school_admin"
+    )
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ class RosterSource(AbstractContextManager["RosterSource"]):
         stored = self._names[name.lower()]
         if self._zip is not None:
             return self._zip.open(stored)
-        return open(stored, "rb")  # noqa: SIM115 - closed by rows()
+        return open(stored, "rb")
 
     def header(self, name: str) -> list[str]:
         """The file's column names as written (for messages about unknown columns)."""

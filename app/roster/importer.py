@@ -11,7 +11,7 @@ and every check runs even after the first error, so one run reports them all.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -50,7 +50,7 @@ NOT_IMPORTED = {
 Progress = Callable[[str, int], Callable[[int], None]]
 
 
-class ImportError_(Exception):
+class RosterImportError(Exception):
     """The import could not start: the path is unreadable or the district unknown."""
 
 
@@ -69,7 +69,7 @@ async def import_roster(
     try:
         source = RosterSource.open(path)
     except RosterSourceError as exc:
-        raise ImportError_(str(exc)) from exc
+        raise RosterImportError(str(exc)) from exc
     with source:
         manifest = Manifest.parse(source, messages)
         modes = _modes(source, manifest, messages)
@@ -102,11 +102,13 @@ async def import_roster(
                     messages=messages,
                 )
                 report.counts = await loader.run()
-            finally:
-                if report.written:
-                    await transaction.commit()
-                else:
-                    await transaction.rollback()
+            except BaseException:
+                await transaction.rollback()
+                raise
+            if report.written:
+                await transaction.commit()
+            else:
+                await transaction.rollback()
         finally:
             await connection.close()
     report.elapsed = time.perf_counter() - started
@@ -151,7 +153,7 @@ async def _stage(
     count = 0
     roles: list[tuple[object, ...]] = []
 
-    def records():  # type: ignore[no-untyped-def]
+    def records() -> Iterator[tuple[object, ...]]:
         nonlocal count
         for line, row in source.rows(file, advance):
             count += 1
@@ -176,17 +178,17 @@ async def _district(
     """
     org: tuple[str, str] | None = None
     if source.has("orgs.csv"):
-        for _, row in source.rows("orgs.csv"):
-            if row.get("type", "").lower() == "district" and row.get("sourcedid"):
-                org = (row["sourcedid"], row.get("name") or row["sourcedid"])
+        for _, org_row in source.rows("orgs.csv"):
+            if org_row.get("type", "").lower() == "district" and org_row.get("sourcedid"):
+                org = (org_row["sourcedid"], org_row.get("name") or org_row["sourcedid"])
                 break
-    row = None
+    row: asyncpg.Record | None = None
     if district is not None and district.isdigit():
         row = await connection.fetchrow(
             "SELECT id, sourced_id FROM district WHERE id = $1", int(district)
         )
         if row is None:
-            raise ImportError_(f"no district with id {district}")
+            raise RosterImportError(f"no district with id {district}")
     elif district is not None:
         row = await connection.fetchrow(
             "SELECT id, sourced_id FROM district WHERE name = $1 ORDER BY id LIMIT 1", district
@@ -203,14 +205,13 @@ async def _district(
             org[1],
             org[0],
         )
-    else:
-        raise ImportError_("the set has no district org: name the district with --district")
-    assert row is not None
+    if row is None:
+        raise RosterImportError("the set has no district org: name the district with --district")
     if org is not None and row["sourced_id"] is None:
         taken = await connection.fetchval("SELECT id FROM district WHERE sourced_id = $1", org[0])
         if taken is None:
             await connection.execute(
                 "UPDATE district SET sourced_id = $1 WHERE id = $2", org[0], row["id"]
             )
-            return row["id"], org[0]
-    return row["id"], row["sourced_id"]
+            return int(row["id"]), org[0]
+    return int(row["id"]), row["sourced_id"]

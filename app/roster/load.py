@@ -294,8 +294,16 @@ class Loader:
             " JOIN term t ON t.district_id = $1 AND t.sourced_id = c.term_sid"
             " LEFT JOIN stg_course k ON k.sid = c.course_sid AND NOT k.deleted"
             " WHERE NOT c.deleted",
-            ["school_id", "term_id", "title", "code", "subject", "grade_levels", "class_type",
-             "periods"],  # fmt: skip
+            [
+                "school_id",
+                "term_id",
+                "title",
+                "code",
+                "subject",
+                "grade_levels",
+                "class_type",
+                "periods",
+            ],
             insert_only={"visibility": "'PRIVATE'"},
         )
 
@@ -463,8 +471,9 @@ class Loader:
         await self._dedupe("stg_demographic", "demographics.csv", "demographics")
         demographics = self._mode("demographics") != "absent"
         columns = ["school_id", "user_id", "student_number", "first_name", "last_name",
-                   "preferred_name", "grade_level", "email", "phone", "enrollment_status"]  # fmt: skip
-        insert_only = {}
+                   "preferred_name", "grade_level", "email", "phone",
+                   "enrollment_status"]  # fmt: skip
+        insert_only: dict[str, str] = {}
         if demographics:
             columns += ["date_of_birth", "gender", "ethnicity"]
         else:

@@ -1,7 +1,7 @@
 """`manifest.csv`: which OneRoster version a set is, and how each file is processed.
 
-    manifest = Manifest.parse(source, messages)
-    manifest.version, manifest.mode("enrollments")   # "1.1", "bulk" | "delta" | "absent"
+manifest = Manifest.parse(source, messages)
+manifest.version, manifest.mode("enrollments")   # "1.1", "bulk" | "delta" | "absent"
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class Manifest:
                 messages.warn(MANIFEST, line, "value", f"{name}: no mode given; read as absent")
                 mode = ABSENT
             if mode not in (BULK, DELTA, ABSENT):
-                messages.error(MANIFEST, line, "value", f"{value!r}: expected bulk, delta or absent")
+                messages.error(
+                    MANIFEST, line, "value", f"{value!r}: expected bulk, delta or absent"
+                )
                 continue
             if value != mode:
                 messages.warn(MANIFEST, line, "value", f"{value!r} read as {mode!r}")

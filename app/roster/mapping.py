@@ -1,8 +1,8 @@
 """OneRoster values → SchoolGraph values (the table in docs/oneroster.md).
 
-    sg_role("siteAdministrator")   # "school_admin"
-    grade_level("KG")              # 0
-    ethnicity({"asian": True, "white": True}, hispanic=False)   # "Two or More Races"
+sg_role("siteAdministrator")   # "school_admin"
+grade_level("KG")              # 0
+ethnicity({"asian": True, "white": True}, hispanic=False)   # "Two or More Races"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What an import did (or, in a dry run, would do): counts per entity and the messages.
 
-    report.ok, report.counts["enrollments"]["inserted"], report.lines()
+report.ok, report.counts["enrollments"]["inserted"], report.lines()
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ as well as it can be.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Any
 
 from app.roster import mapping
@@ -22,24 +22,24 @@ from app.roster.messages import Messages
 # (line, sid, deleted, modified).
 _COMMON = [("line", "int"), ("sid", "text"), ("deleted", "bool"), ("modified", "timestamp")]
 STAGING: dict[str, list[tuple[str, str]]] = {
-    "stg_org": _COMMON + [("name", "text"), ("type", "text"), ("identifier", "text"),
+    "stg_org": [*_COMMON, ("name", "text"), ("type", "text"), ("identifier", "text"),
                           ("parent_sid", "text")],
-    "stg_session": _COMMON + [("title", "text"), ("starts_on", "date"), ("ends_on", "date")],
-    "stg_course": _COMMON + [("title", "text"), ("code", "text"), ("subject", "text"),
+    "stg_session": [*_COMMON, ("title", "text"), ("starts_on", "date"), ("ends_on", "date")],
+    "stg_course": [*_COMMON, ("title", "text"), ("code", "text"), ("subject", "text"),
                              ("grades", "smallint[]")],
-    "stg_class": _COMMON + [("title", "text"), ("code", "text"), ("class_type", "text"),
+    "stg_class": [*_COMMON, ("title", "text"), ("code", "text"), ("class_type", "text"),
                             ("course_sid", "text"), ("school_sid", "text"), ("term_sid", "text"),
                             ("subject", "text"), ("grades", "smallint[]"),
                             ("periods", "text[]")],
-    "stg_user": _COMMON + [("enabled", "bool"), ("username", "text"), ("given", "text"),
+    "stg_user": [*_COMMON, ("enabled", "bool"), ("username", "text"), ("given", "text"),
                            ("family", "text"), ("preferred", "text"), ("identifier", "text"),
                            ("email", "text"), ("phone", "text"), ("grade", "smallint"),
                            ("agent_sids", "text[]"), ("primary_org", "text")],
     # One row per (user, role, org): from users.csv in 1.1, from roles.csv in 1.2.
     "stg_role": [("line", "int"), ("file", "text"), ("user_sid", "text"), ("role", "text"),
                  ("org_sid", "text"), ("is_primary", "bool"), ("deleted", "bool")],
-    "stg_demographic": _COMMON + [("birth", "date"), ("sex", "text"), ("ethnicity", "text")],
-    "stg_enrollment": _COMMON + [("class_sid", "text"), ("school_sid", "text"),
+    "stg_demographic": [*_COMMON, ("birth", "date"), ("sex", "text"), ("ethnicity", "text")],
+    "stg_enrollment": [*_COMMON, ("class_sid", "text"), ("school_sid", "text"),
                                  ("user_sid", "text"), ("role", "text"), ("is_primary", "bool"),
                                  ("begins_on", "date"), ("ends_on", "date")],
 }  # fmt: skip
@@ -257,7 +257,7 @@ class RowParser:
         if mapping.sg_role(role) is None:
             self._warn(line, "role", f"{role!r} has no SchoolGraph role; the user gets none")
             return []
-        orgs = _list(row.get("orgsourcedids", "")) or [None]
+        orgs: list[str | None] = [*_list(row.get("orgsourcedids", ""))] or [None]
         deleted = row.get("status", "").lower() in ("tobedeleted", "inactive")
         return [(line, self.file, sid, role, org, i == 0, deleted) for i, org in enumerate(orgs)]
 
