@@ -100,6 +100,7 @@ async def import_roster(
                     district_sid=district_sid,
                     modes=dict(modes),
                     messages=messages,
+                    rows=report.rows_read,
                 )
                 report.counts = await loader.run()
             except BaseException:

@@ -26,6 +26,10 @@ from app.roster.messages import ERROR, WARNING, Messages
 from app.roster.rows import STAGING
 
 BATCH = 20_000
+# From this many rows on, a table's foreign keys are dropped for the insert and added back (one
+# set-based check, as pg_restore does) instead of checked row by row. Adding them back locks
+# the table until the import commits: a district's first load, not its daily delta.
+LARGE = 50_000
 SHOWN = 200  # rows a check query lists one by one; the rest are counted
 
 
@@ -75,6 +79,7 @@ class Loader:
         district_sid: str | None,
         modes: dict[str, str],
         messages: Messages,
+        rows: Counter[str] | None = None,
         on_step: Callable[[str], None] | None = None,
     ) -> None:
         self.c = connection
@@ -83,6 +88,7 @@ class Loader:
         self.modes = modes  # file (lower case, no .csv) -> bulk | delta | absent
         self.messages = messages
         self.counts: dict[str, Counter[str]] = {}
+        self.rows = rows if rows is not None else Counter()  # rows read per file
         self.on_step = on_step or (lambda _: None)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -132,6 +138,7 @@ class Loader:
         insert_only: dict[str, str] | None = None,
         on_conflict: str = "",
         args: tuple[Any, ...] = (),
+        rows: int = 0,
     ) -> None:
         """Update the rows of `table` whose values differ from `source`, insert the new ones.
 
@@ -146,6 +153,7 @@ class Loader:
         names = ", ".join(["district_id", "sourced_id", *columns, *insert_only])
         values = ", ".join(["$1", "src.sourced_id", *("src." + c for c in columns),
                             *insert_only.values()])  # fmt: skip
+        keys = await self._drop_foreign_keys(table) if rows >= LARGE else []
         row = await self.c.fetchrow(
             f"""
             WITH src AS MATERIALIZED ({source}),
@@ -166,11 +174,27 @@ class Loader:
             self.d,
             *args,
         )
+        for name, definition in keys:
+            await self.c.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
         counts = self.counts.setdefault(entity, Counter())
         updated, inserted, listed = row[0], row[1], row[2]
         counts["inserted"] += inserted
         counts["updated"] += updated
         counts["unchanged"] += max(listed - inserted - updated, 0)
+        if inserted + updated > 1000:
+            # The planner must know of the rows just written: the next steps join them, and
+            # with the statistics of an empty table it would scan them once per row.
+            await self.c.execute(f"ANALYZE {table}")
+
+    async def _drop_foreign_keys(self, table: str) -> list[tuple[str, str]]:
+        keys = await self.c.fetch(
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = $1::regclass AND contype = 'f'",
+            table,
+        )
+        for name, _ in keys:
+            await self.c.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        return [(name, definition) for name, definition in keys]
 
     async def _end(
         self, entity: str, table: str, end_set: str, active: str, keep: str, deleted: str
@@ -184,7 +208,10 @@ class Loader:
             return
         gone = f"t.sourced_id IN ({deleted})"
         if mode == BULK:
-            gone = f"(NOT EXISTS (SELECT 1 FROM ({keep}) k WHERE k.sid = t.sourced_id) OR {gone})"
+            # Kept ids in a table of their own: an anti-join, not a subquery run per row.
+            await self.c.execute("DROP TABLE IF EXISTS roster_keep")
+            await self._temp("roster_keep", f"SELECT DISTINCT sid FROM ({keep}) k")
+            gone = f"(NOT EXISTS (SELECT 1 FROM roster_keep k WHERE k.sid = t.sourced_id) OR {gone})"
         verb = "DELETE FROM" if end_set == "DELETE" else "UPDATE"
         tail = "" if end_set == "DELETE" else f" SET {end_set}"
         ended = await self.c.fetchval(
@@ -340,6 +367,7 @@ class Loader:
             f" AND NOT EXISTS (SELECT 1 FROM app_user a WHERE a.username = {username}"
             f"   AND (a.district_id <> $1 OR a.sourced_id IS DISTINCT FROM u.sid))",
             ["username", "email", "first_name", "last_name", "phone", "is_active"],
+            rows=self.rows["users.csv"],
         )
         await self._end(
             "users",
@@ -401,6 +429,7 @@ class Loader:
             ["user_id", "role", "school_id"],
             on_conflict="ON CONFLICT ON CONSTRAINT uq_role_assignment DO NOTHING",
             args=args,
+            rows=self.rows["users.csv"] + self.rows["roles.csv"],
         )
         entity = self._roles_entity()
         mode = self._mode(entity)
@@ -422,30 +451,46 @@ class Loader:
         )
         self.counts.setdefault("role assignments", Counter())["ended"] += ended
 
-    _STUDENT_USERS = (
-        "EXISTS (SELECT 1 FROM stg_role r WHERE r.user_sid = u.sid AND r.role = 'student'"
-        " AND NOT r.deleted)"
-    )
+    _STUDENT_USERS = "EXISTS (SELECT 1 FROM roster_student rs WHERE rs.sid = u.sid)"
+
+    async def _temp(self, name: str, sql: str, *args: Any) -> None:
+        """A temporary table made once from `sql`, indexed on `sid` and analysed."""
+        await self.c.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {sql}", *args)
+        await self.c.execute(f"CREATE INDEX ON {name} (sid)")
+        await self.c.execute(f"ANALYZE {name}")
 
     async def students(self) -> None:
-        school = (
-            "coalesce((SELECT s.id FROM stg_role r JOIN school s ON s.district_id = $1"
-            "  AND s.sourced_id = r.org_sid WHERE r.user_sid = u.sid AND r.role = 'student'"
-            "  AND NOT r.deleted ORDER BY r.org_sid = u.primary_org DESC NULLS LAST,"
-            "  r.is_primary DESC, r.line LIMIT 1),"
-            " (SELECT s.id FROM school s WHERE s.district_id = $1"
-            "  AND s.sourced_id = u.primary_org),"
-            " (SELECT s.id FROM stg_enrollment e JOIN school s ON s.district_id = $1"
-            "  AND s.sourced_id = e.school_sid WHERE e.user_sid = u.sid LIMIT 1))"
+        # Each student's school: the org of their student role that is a school (the primary
+        # org first), else their primaryOrgSourcedId, else the school of an enrollment.
+        await self._temp(
+            "roster_student",
+            "SELECT DISTINCT ON (u.sid) u.sid, u.line, s.id AS school_id FROM stg_user u"
+            " JOIN stg_role r ON r.user_sid = u.sid AND r.role = 'student' AND NOT r.deleted"
+            " LEFT JOIN school s ON s.district_id = $1 AND s.sourced_id = r.org_sid"
+            " WHERE NOT u.deleted ORDER BY u.sid, s.id IS NULL,"
+            " r.org_sid = u.primary_org DESC NULLS LAST, r.is_primary DESC, r.line",
+            self.d,
+        )
+        await self.c.execute(
+            "UPDATE roster_student rs SET school_id = s.id FROM stg_user u JOIN school s"
+            " ON s.district_id = $1 AND s.sourced_id = u.primary_org"
+            " WHERE rs.school_id IS NULL AND u.sid = rs.sid",
+            self.d,
+        )
+        await self.c.execute(
+            "UPDATE roster_student rs SET school_id = x.id FROM (SELECT DISTINCT ON"
+            " (e.user_sid) e.user_sid, s.id FROM stg_enrollment e JOIN school s"
+            " ON s.district_id = $1 AND s.sourced_id = e.school_sid WHERE e.user_sid IN"
+            " (SELECT sid FROM roster_student WHERE school_id IS NULL)"
+            " ORDER BY e.user_sid, e.line) x WHERE rs.school_id IS NULL AND rs.sid = x.user_sid",
+            self.d,
         )
         await self._report(
             ERROR,
             "users.csv",
             "orgSourcedIds",
-            f"SELECT line, 'a student needs a school: no org of this user is a school'"
-            f" FROM stg_user u WHERE NOT deleted AND {self._STUDENT_USERS}"
-            f" AND {school} IS NULL ORDER BY line",
-            self.d,
+            "SELECT line, 'a student needs a school: no org of this user is a school'"
+            " FROM roster_student WHERE school_id IS NULL ORDER BY line",
         )
         number = "coalesce(u.identifier, u.sid)"
         await self._report(
@@ -485,26 +530,28 @@ class Loader:
         await self._upsert(
             "students",
             "student",
-            f"SELECT u.sid AS sourced_id, {school} AS school_id, a.id AS user_id,"
+            f"SELECT u.sid AS sourced_id, rs.school_id, a.id AS user_id,"
             f" {number} AS student_number, u.given AS first_name, u.family AS last_name,"
             f" u.preferred AS preferred_name, u.grade AS grade_level, u.email, u.phone,"
             f" 'active' AS enrollment_status, g.birth AS date_of_birth,"
             f" coalesce(g.sex, '{mapping.UNSPECIFIED_SEX}') AS gender,"
             f" coalesce(g.ethnicity, '{mapping.NOT_REPORTED}') AS ethnicity"
-            f" FROM stg_user u JOIN app_user a ON a.district_id = $1 AND a.sourced_id = u.sid"
+            f" FROM stg_user u JOIN roster_student rs ON rs.sid = u.sid"
+            f" JOIN app_user a ON a.district_id = $1 AND a.sourced_id = u.sid"
             f" LEFT JOIN stg_demographic g ON g.sid = u.sid AND NOT g.deleted"
-            f" WHERE NOT u.deleted AND {self._STUDENT_USERS} AND {school} IS NOT NULL"
+            f" WHERE NOT u.deleted AND rs.school_id IS NOT NULL"
             f" AND NOT EXISTS (SELECT 1 FROM student st WHERE st.district_id = $1"
             f"   AND st.student_number = {number} AND st.sourced_id IS DISTINCT FROM u.sid)",
             columns,
             insert_only=insert_only,
+            rows=self.rows["users.csv"],
         )
         await self._end(
             "students",
             "student",
             "enrollment_status = 'inactive'",
             "t.enrollment_status = 'active'",
-            f"SELECT sid FROM stg_user u WHERE NOT deleted AND {self._STUDENT_USERS}",
+            "SELECT sid FROM roster_student",
             "SELECT sid FROM stg_user WHERE deleted",
         )
 
@@ -521,14 +568,22 @@ class Loader:
             " ORDER BY u.line",
             self.d,
         )
-        pairs = (
-            # A student naming their guardians, and a guardian naming their students.
-            f"SELECT a AS guardian_sid, u.sid AS student_sid FROM stg_user u,"
-            f" unnest(u.agent_sids) a WHERE NOT u.deleted AND {self._STUDENT_USERS}"
-            f" UNION SELECT u.sid, a FROM stg_user u, unnest(u.agent_sids) a"
-            f" WHERE NOT u.deleted AND EXISTS (SELECT 1 FROM stg_role r WHERE"
-            f" r.user_sid = u.sid AND r.role IN {guardian_roles} AND NOT r.deleted)"
+        await self._temp(
+            "roster_guardian",
+            f"SELECT DISTINCT ON (r.user_sid) r.user_sid AS sid, r.role FROM stg_role r"
+            f" WHERE r.role IN {guardian_roles} AND NOT r.deleted"
+            f" ORDER BY r.user_sid, r.is_primary DESC, r.line",
         )
+        # A student naming their guardians, and a guardian naming their students.
+        await self._temp(
+            "roster_pair",
+            "SELECT guardian_sid || '>' || student_sid AS sid, * FROM ("
+            " SELECT a AS guardian_sid, u.sid AS student_sid FROM stg_user u"
+            " JOIN roster_student rs ON rs.sid = u.sid, unnest(u.agent_sids) a"
+            " UNION SELECT u.sid, a FROM stg_user u JOIN roster_guardian rg ON rg.sid = u.sid,"
+            " unnest(u.agent_sids) a WHERE NOT u.deleted) p",
+        )
+        pairs = "SELECT * FROM roster_pair"
         source = (
             f"SELECT p.guardian_sid || '>' || p.student_sid AS sourced_id,"
             f" g.id AS guardian_user_id, s.id AS student_id, rel.role AS relationship,"
@@ -536,9 +591,7 @@ class Loader:
             f" FROM ({pairs}) p"
             f" JOIN app_user g ON g.district_id = $1 AND g.sourced_id = p.guardian_sid"
             f" JOIN student s ON s.district_id = $1 AND s.sourced_id = p.student_sid"
-            f" CROSS JOIN LATERAL (SELECT r.role FROM stg_role r WHERE"
-            f" r.user_sid = p.guardian_sid AND r.role IN {guardian_roles} AND NOT r.deleted"
-            f" ORDER BY r.is_primary DESC, r.line LIMIT 1) rel"
+            f" JOIN roster_guardian rel ON rel.sid = p.guardian_sid"
         )
         await self._upsert(
             "guardian links",
@@ -546,6 +599,7 @@ class Loader:
             source,
             ["guardian_user_id", "student_id", "relationship", "legal_guardian", "ends_on"],
             insert_only={"starts_on": "CURRENT_DATE", "data_access": "true"},
+            rows=self.rows["users.csv"],
         )
         self.modes["guardian links"] = self._mode("users")
         await self._end(
@@ -553,7 +607,7 @@ class Loader:
             "guardian_link",
             "ends_on = CURRENT_DATE - 1",
             "(t.ends_on IS NULL OR t.ends_on >= CURRENT_DATE)",
-            f"SELECT guardian_sid || '>' || student_sid AS sid FROM ({pairs}) p",
+            "SELECT sid FROM roster_pair",
             "SELECT NULL::text",
         )
 
@@ -616,6 +670,7 @@ class Loader:
             f" JOIN app_user a ON a.district_id = $1 AND a.sourced_id = e.user_sid"
             f" WHERE NOT e.deleted AND e.role IN {teaching}",
             ["class_id", "staff_user_id", "starts_on", "ends_on", "is_primary"],
+            rows=self.rows["enrollments.csv"],
         )
         await self._upsert(
             "enrollments",
@@ -628,6 +683,7 @@ class Loader:
             " JOIN student s ON s.district_id = $1 AND s.sourced_id = e.user_sid"
             " WHERE NOT e.deleted AND e.role = 'student'",
             ["class_id", "student_id", "begins_on", "ends_on"],
+            rows=self.rows["enrollments.csv"],
         )
         active = "(t.ends_on IS NULL OR t.ends_on >= CURRENT_DATE)"
         for entity, table, roles in (("teaching assignments", "teaching_assignment", teaching),
