@@ -75,7 +75,7 @@ def _set_11(tag: str, *, mode: str = "bulk", enrollments: str | None = None) -> 
 {tag}-u4,,,true,{tag}-s1,student,{tag}.ann,,Ann,Student,,{tag}-1001,,,,{tag}-u7,09,
 {tag}-u5,,,true,{tag}-s1,student,{tag}.bob,,Bob,Student,,{tag}-1002,,,,,09,
 {tag}-u6,,,true,{tag}-s2,student,{tag}.cy,,Cy,Young,,{tag}-1003,,,,,KG,
-{tag}-u7,,,true,{tag}-s1,parent,{tag}.parent,,Paula,Student,,,,,,{tag}-u5,,
+{tag}-u7,,,true,{tag}-s1,parent,{tag}.parent,,Paula,Student,,,,,,"{tag}-u5,{tag}-u6",,
 """,
         "demographics.csv": f"""sourcedId,status,dateLastModified,birthDate,sex,americanIndianOrAlaskaNative,asian,blackOrAfricanAmerican,nativeHawaiianOrOtherPacificIslander,white,demographicRaceTwoOrMoreRaces,hispanicOrLatinoEthnicity
 {tag}-u4,,,2011-02-03,female,false,true,false,false,true,false,false
@@ -163,7 +163,7 @@ async def test_a_11_set_imports_every_mapping_rule(database_url, db, tmp_path, t
         " ON s.id = gl.student_id WHERE gl.district_id = $1 ORDER BY 1",
         district_id,
     )
-    assert [(r[0], r[1]) for r in links] == [("Ann", "parent"), ("Bob", "parent")]
+    assert [(r[0], r[1]) for r in links] == [("Ann", "parent"), ("Bob", "parent"), ("Cy", "parent")]
     klass = await db.fetchrow(
         "SELECT * FROM class_section WHERE district_id = $1 AND sourced_id = $2",
         district_id,
@@ -179,6 +179,20 @@ async def test_a_11_set_imports_every_mapping_rule(database_url, db, tmp_path, t
     texts = [str(m) for m in report.messages.shown]
     assert "users.csv:2: password: passwords are never imported" in texts
     assert "orgs.csv:1: x_vendor: not a OneRoster column; ignored" in texts
+
+
+async def test_a_guardian_sees_their_imported_children_even_without_a_birth_date(
+    database_url, tmp_path, tag, gql
+):
+    report = await import_roster(database_url, _write(tmp_path / "set", _set_11(tag)))
+    assert report.ok, report.lines()
+    seen = await gql(STUDENTS_QUERY, as_user=f"{tag}.parent")
+    # Cy has no demographics: an unknown age counts as a minor's, so the parent keeps access.
+    assert sorted(e["node"]["firstName"] for e in seen.data["students"]["edges"]) == [
+        "Ann",
+        "Bob",
+        "Cy",
+    ]
 
 
 async def test_the_same_set_twice_changes_nothing_and_an_edit_changes_one_row(
@@ -353,3 +367,25 @@ async def test_each_public_sample_set_imports_twice_the_same(empty_url, sample):
     again = await import_roster(empty_url, path, district="Sample")
     assert again.ok
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.totals().values())
+
+
+async def test_an_import_into_the_demo_district_leaves_its_people_as_they_were(
+    database_url, db, tmp_path, tag, gql
+):
+    demo = await db.fetchval("SELECT district_id FROM app_user WHERE username = 'teacher'")
+    before = await gql("{ students(first: 1) { totalCount } }", as_user="teacher")
+    files = _set_11(tag)
+    # Into an existing district: its org row must not rename it.
+    files["orgs.csv"] = files["orgs.csv"].replace(f"{tag}-d,{tag} District,district,,,,,v\n", "")
+    files["orgs.csv"] = files["orgs.csv"].replace(f",{tag}-d,", ",,")
+    report = await import_roster(database_url, _write(tmp_path / "set", files), district=str(demo))
+    assert report.ok, report.lines()
+    assert report.district_id == demo
+    seen = await gql(STUDENTS_QUERY, as_user=f"{tag}.teacher")
+    assert sorted(e["node"]["firstName"] for e in seen.data["students"]["edges"]) == ["Ann", "Bob"]
+    after = await gql("{ students(first: 1) { totalCount } }", as_user="teacher")
+    assert after.data == before.data
+    untouched = await db.fetchval(
+        "SELECT count(*) FROM student WHERE district_id = $1 AND sourced_id IS NULL", demo
+    )
+    assert untouched > 0
