@@ -61,10 +61,20 @@ def write_roster(folder: Path, students: int) -> dict[str, int]:
     )
     write(
         "orgs.csv",
-        ["sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId"],
+        [
+            "sourcedId",
+            "status",
+            "dateLastModified",
+            "name",
+            "type",
+            "identifier",
+            "parentSourcedId",
+        ],
         [("d", "", "", "Bench District", "district", "", "")]
-        + [(f"s{i}", "", "", f"School {i} High School", "school", f"S{i}", "d")
-           for i in range(schools)],  # fmt: skip
+        + [
+            (f"s{i}", "", "", f"School {i} High School", "school", f"S{i}", "d")
+            for i in range(schools)
+        ],
     )
     write(
         "academicSessions.csv",
@@ -73,45 +83,175 @@ def write_roster(folder: Path, students: int) -> dict[str, int]:
     )
     write(
         "classes.csv",
-        ["sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId",
-         "classCode", "classType", "location", "schoolSourcedId", "termSourcedIds", "subjects",
-         "subjectCodes", "periods"],  # fmt: skip
-        ((f"c{k}", "", "", f"Class {k}", "09", "", f"C{k}", "scheduled", "",
-          f"s{k % schools}", "t1", "Mathematics", "", str(k % 8 + 1))
-         for k in range(classes)),  # fmt: skip
+        [
+            "sourcedId",
+            "status",
+            "dateLastModified",
+            "title",
+            "grades",
+            "courseSourcedId",
+            "classCode",
+            "classType",
+            "location",
+            "schoolSourcedId",
+            "termSourcedIds",
+            "subjects",
+            "subjectCodes",
+            "periods",
+        ],
+        (
+            (
+                f"c{k}",
+                "",
+                "",
+                f"Class {k}",
+                "09",
+                "",
+                f"C{k}",
+                "scheduled",
+                "",
+                f"s{k % schools}",
+                "t1",
+                "Mathematics",
+                "",
+                str(k % 8 + 1),
+            )
+            for k in range(classes)
+        ),
     )
-    header = ["sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role",
-              "username", "userIds", "givenName", "familyName", "middleName", "identifier",
-              "email", "sms", "phone", "agentSourcedIds", "grades", "password"]  # fmt: skip
+    header = [
+        "sourcedId",
+        "status",
+        "dateLastModified",
+        "enabledUser",
+        "orgSourcedIds",
+        "role",
+        "username",
+        "userIds",
+        "givenName",
+        "familyName",
+        "middleName",
+        "identifier",
+        "email",
+        "sms",
+        "phone",
+        "agentSourcedIds",
+        "grades",
+        "password",
+    ]
 
     def users() -> object:
         for t in range(teachers):
-            yield (f"t{t}", "", "", "true", f"s{t % schools}", "teacher", f"bench.t{t}", "",
-                   "Tea", f"Cher{t}", "", "", "", "", "", "", "", "")  # fmt: skip
+            yield (
+                f"t{t}",
+                "",
+                "",
+                "true",
+                f"s{t % schools}",
+                "teacher",
+                f"bench.t{t}",
+                "",
+                "Tea",
+                f"Cher{t}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
         for s in range(students):
-            yield (f"u{s}", "", "", "true", f"s{s % schools}", "student", f"bench.u{s}", "",
-                   "Stu", f"Dent{s}", "", f"N{s}", "", "", "", f"g{s}", "10", "")  # fmt: skip
-            yield (f"g{s}", "", "", "true", f"s{s % schools}", "parent", f"bench.g{s}", "",
-                   "Par", f"Ent{s}", "", "", "", "", "", "", "", "")  # fmt: skip
+            yield (
+                f"u{s}",
+                "",
+                "",
+                "true",
+                f"s{s % schools}",
+                "student",
+                f"bench.u{s}",
+                "",
+                "Stu",
+                f"Dent{s}",
+                "",
+                f"N{s}",
+                "",
+                "",
+                "",
+                f"g{s}",
+                "10",
+                "",
+            )
+            yield (
+                f"g{s}",
+                "",
+                "",
+                "true",
+                f"s{s % schools}",
+                "parent",
+                f"bench.g{s}",
+                "",
+                "Par",
+                f"Ent{s}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
 
     write("users.csv", header, users())
 
     def enrollments() -> object:
         for k in range(classes):
-            yield (f"et{k}", "", "", f"c{k}", f"s{k % schools}", f"t{k % teachers}", "teacher",
-                   "true", "", "")  # fmt: skip
+            yield (
+                f"et{k}",
+                "",
+                "",
+                f"c{k}",
+                f"s{k % schools}",
+                f"t{k % teachers}",
+                "teacher",
+                "true",
+                "",
+                "",
+            )
         for s in range(students):
             school = s % schools
             for j in range(CLASSES_PER_STUDENT):
                 # Classes of the student's own school, spread so each holds about 25.
                 k = ((s // schools) * CLASSES_PER_STUDENT + j) * schools + school
-                yield (f"e{s}.{j}", "", "", f"c{k % classes}", f"s{school}", f"u{s}",
-                       "student", "", "", "")  # fmt: skip
+                yield (
+                    f"e{s}.{j}",
+                    "",
+                    "",
+                    f"c{k % classes}",
+                    f"s{school}",
+                    f"u{s}",
+                    "student",
+                    "",
+                    "",
+                    "",
+                )
 
     write(
         "enrollments.csv",
-        ["sourcedId", "status", "dateLastModified", "classSourcedId", "schoolSourcedId",
-         "userSourcedId", "role", "primary", "beginDate", "endDate"],  # fmt: skip
+        [
+            "sourcedId",
+            "status",
+            "dateLastModified",
+            "classSourcedId",
+            "schoolSourcedId",
+            "userSourcedId",
+            "role",
+            "primary",
+            "beginDate",
+            "endDate",
+        ],
         enrollments(),
     )
     return counts

@@ -164,9 +164,14 @@ async def _stage(
             if isinstance(record, tuple):
                 yield record
 
-    await copy_rows(connection, table, records())
-    if roles:
-        await copy_rows(connection, "stg_role", roles)
+    async def flush_roles() -> None:
+        # 1.1 users.csv carries each user's roles: staged as they come, not held.
+        if roles:
+            await copy_rows(connection, "stg_role", roles)
+            roles.clear()
+
+    await copy_rows(connection, table, records(), flush_roles)
+    await flush_roles()
     return count
 
 

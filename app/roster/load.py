@@ -15,7 +15,7 @@ role assignment is removed. Schools, terms and classes have no end; they stay.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -40,9 +40,15 @@ async def create_staging(connection: asyncpg.Connection) -> None:
 
 
 async def copy_rows(
-    connection: asyncpg.Connection, table: str, rows: Iterable[tuple[Any, ...]]
+    connection: asyncpg.Connection,
+    table: str,
+    rows: Iterable[tuple[Any, ...]],
+    after_batch: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
-    """COPY `rows` into a staging table in batches; the count copied."""
+    """COPY `rows` into a staging table in batches; the count copied.
+
+    `after_batch` runs after each batch (to flush rows gathered on the side, say).
+    """
     columns = [name for name, _ in STAGING[table]]
     batch: list[tuple[Any, ...]] = []
     total = 0
@@ -52,6 +58,8 @@ async def copy_rows(
             await connection.copy_records_to_table(table, records=batch, columns=columns)
             total += len(batch)
             batch = []
+            if after_batch is not None:
+                await after_batch()
     if batch:
         await connection.copy_records_to_table(table, records=batch, columns=columns)
         total += len(batch)
@@ -115,6 +123,8 @@ class Loader:
                 f" WHERE s.ctid = dup.keep"
             )
             return
+        if not await self._repeated(table, "sid"):
+            return
         await self._report(
             ERROR,
             file,
@@ -126,6 +136,15 @@ class Loader:
         # The import has failed already; the rest of the checks run on the first of each.
         await self.c.execute(
             f"DELETE FROM {table} s USING {table} f WHERE f.sid = s.sid AND f.line < s.line"
+        )
+
+    async def _repeated(self, table: str, key: str, where: str = "true") -> bool:
+        """Whether a key appears twice (a hash aggregate: cheaper than listing lines)."""
+        return bool(
+            await self.c.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {table} u WHERE {where}"
+                f" GROUP BY {key} HAVING count(*) > 1)"
+            )
         )
 
     async def _upsert(
@@ -208,10 +227,8 @@ class Loader:
             return
         gone = f"t.sourced_id IN ({deleted})"
         if mode == BULK:
-            # Kept ids in a table of their own: an anti-join, not a subquery run per row.
-            await self.c.execute("DROP TABLE IF EXISTS roster_keep")
-            await self._temp("roster_keep", f"SELECT DISTINCT sid FROM ({keep}) k")
-            gone = f"(NOT EXISTS (SELECT 1 FROM roster_keep k WHERE k.sid = t.sourced_id) OR {gone})"
+            # `keep` is a plain SELECT over an indexed table: the planner makes it an anti-join.
+            gone = f"(NOT EXISTS (SELECT 1 FROM ({keep}) k WHERE k.sid = t.sourced_id) OR {gone})"
         verb = "DELETE FROM" if end_set == "DELETE" else "UPDATE"
         tail = "" if end_set == "DELETE" else f" SET {end_set}"
         ended = await self.c.fetchval(
@@ -337,15 +354,16 @@ class Loader:
     async def users(self) -> None:
         await self._dedupe("stg_user", "users.csv", "users")
         username = "coalesce(u.username, u.identifier, u.sid)"
-        await self._report(
-            ERROR,
-            "users.csv",
-            "username",
-            f"SELECT line, 'username ' || quote_literal(name) || ' is also on line ' || first"
-            f" FROM (SELECT line, {username} AS name, min(line) OVER (PARTITION BY"
-            f" {username}) AS first FROM stg_user u WHERE NOT deleted) d"
-            f" WHERE line > first ORDER BY line",
-        )
+        if await self._repeated("stg_user", username, "NOT deleted"):
+            await self._report(
+                ERROR,
+                "users.csv",
+                "username",
+                f"SELECT line, 'username ' || quote_literal(name) || ' is also on line ' || first"
+                f" FROM (SELECT line, {username} AS name, min(line) OVER (PARTITION BY"
+                f" {username}) AS first FROM stg_user u WHERE NOT deleted) d"
+                f" WHERE line > first ORDER BY line",
+            )
         await self._report(
             ERROR,
             "users.csv",
@@ -504,15 +522,16 @@ class Loader:
             f" AND st.sourced_id IS DISTINCT FROM u.sid ORDER BY u.line",
             self.d,
         )
-        await self._report(
-            ERROR,
-            "users.csv",
-            "identifier",
-            f"SELECT line, 'student number ' || quote_literal(n) || ' is also on line ' || first"
-            f" FROM (SELECT line, {number} AS n, min(line) OVER (PARTITION BY {number}) AS"
-            f" first FROM stg_user u WHERE NOT deleted AND {self._STUDENT_USERS}) d"
-            f" WHERE line > first ORDER BY line",
-        )
+        if await self._repeated("stg_user", number, f"NOT deleted AND {self._STUDENT_USERS}"):
+            await self._report(
+                ERROR,
+                "users.csv",
+                "identifier",
+                f"SELECT line, 'student number ' || quote_literal(n) || ' is also on line '"
+                f" || first FROM (SELECT line, {number} AS n, min(line) OVER (PARTITION BY"
+                f" {number}) AS first FROM stg_user u WHERE NOT deleted"
+                f" AND {self._STUDENT_USERS}) d WHERE line > first ORDER BY line",
+            )
         await self._dedupe("stg_demographic", "demographics.csv", "demographics")
         demographics = self._mode("demographics") != "absent"
         columns = ["school_id", "user_id", "student_number", "first_name", "last_name",
