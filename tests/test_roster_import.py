@@ -389,3 +389,18 @@ async def test_an_import_into_the_demo_district_leaves_its_people_as_they_were(
         "SELECT count(*) FROM student WHERE district_id = $1 AND sourced_id IS NULL", demo
     )
     assert untouched > 0
+
+
+async def test_an_imported_student_without_a_birth_date_is_protected_as_a_child(
+    database_url, tmp_path, tag, gql
+):
+    report = await import_roster(database_url, _write(tmp_path / "set", _set_11(tag)))
+    assert report.ok, report.lines()
+    response = await gql(
+        "mutation ($input: AddPortfolioItemInput!) {"
+        " addPortfolioItem(input: $input) { item { id } userErrors { code } } }",
+        as_user=f"{tag}.cy",
+        variables={"input": {"kind": "interest", "title": "Robots"}},
+    )
+    codes = [e["code"] for e in response.ok()["addPortfolioItem"]["userErrors"]]
+    assert codes == ["COPPA_CONSENT_REQUIRED"]
