@@ -23,10 +23,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync
+from app import graphiql, metrics, policy_sync, sealer
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
-from app.database import create_engine, resolve_database_url
+from app.connection_limits import BodyTimeout
+from app.database import create_engine, resolve_database_url, server_role_problem
+from app.database_tls import warn_plain_text
+from app.encryption import check_keys
 from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
@@ -131,12 +134,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Least privilege is not optional: connected as a superuser or the owner, the server could
+        # rewrite the record it keeps, so it does not start (`schoolgraph serve` says so first).
+        problem = await server_role_problem(url)
+        if problem:
+            await engine.dispose()
+            raise RuntimeError(problem)
+        warn_plain_text(url, production=settings.production)
+        try:
+            await check_keys(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
         await _check_login_limits(login_limiter)
+        sealing = sealer.start(engine, settings)
         _settle_garbage_collector()
         try:
             yield
         finally:
+            await sealer.stop(sealing)
             await listener.close()
             await login_limiter.close()
             hashing.close()
@@ -157,6 +174,7 @@ def create_app(
         exception_handlers={HTTPException: http_exception},
         middleware=[
             Middleware(MaskFailures),
+            Middleware(BodyTimeout, seconds=settings.body_timeout),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )

@@ -6,6 +6,7 @@ production deployment sets `SCHOOLGRAPH_ENV=production` and provides the secrets
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -22,9 +23,19 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 def _cores() -> int:
     """CPUs this process may run on (a container's or `taskset`'s limit, not the machine's)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
 
 
 def _development_secret(home: Path) -> str:
@@ -39,11 +50,62 @@ def _development_secret(home: Path) -> str:
     return value
 
 
+def _audit_key(home: Path, environment: str) -> bytes:
+    """The key of the record's MACs, seals and checkpoints: never stored in the database.
+
+    `SCHOOLGRAPH_AUDIT_KEY` (hex or any string), else the file `SCHOOLGRAPH_AUDIT_KEY_FILE`, else
+    (development only) a random key kept in `.schoolgraph/audit-key`.
+    """
+    value = os.environ.get("SCHOOLGRAPH_AUDIT_KEY")
+    key_file = os.environ.get("SCHOOLGRAPH_AUDIT_KEY_FILE")
+    if not value and key_file:
+        value = Path(key_file).read_text().strip()
+    if not value:
+        if environment == "production":
+            raise RuntimeError(
+                "SCHOOLGRAPH_AUDIT_KEY or SCHOOLGRAPH_AUDIT_KEY_FILE must be set in production"
+            )
+        path = home / "audit-key"
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        value = path.read_text().strip()
+    return value.encode()
+
+
+def _encryption_key(home: Path, environment: str) -> str:
+    """The master key of encryption at rest (docs/encryption.md): from the environment, a file,
+    or (development only) a random one kept under `.schoolgraph/` like the JWT secret."""
+    value = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY")
+    if value:
+        return value
+    path_text = os.environ.get("SCHOOLGRAPH_ENCRYPTION_KEY_FILE")
+    if path_text:
+        return Path(path_text).read_text().strip()
+    if environment == "production":
+        raise RuntimeError(
+            "SCHOOLGRAPH_ENCRYPTION_KEY or SCHOOLGRAPH_ENCRYPTION_KEY_FILE must be set in"
+            " production"
+        )
+    path = home / "encryption-key"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
     home: Path
     database_url: str | None
+    # The owner's (or a superuser's) URL: `migrate` and `seed` run as it; `serve` migrates with it
+    # when set. Unused with the embedded server, which sets both roles up itself.
+    migrate_url: str | None
     jwt_secret: str
     jwt_issuer: str
     jwt_audience: str
@@ -61,7 +123,18 @@ class Settings:
     lockout_threshold: int
     statement_timeout_ms: int
     pool_size: int
+    # Slow clients (app/connection_limits.py): seconds to send a request's headers, then its body;
+    # open connections per worker process, and connections the kernel queues before `accept`.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+    backlog: int = 2048
     allowed_algorithms: tuple[str, ...] = field(default=("HS256", "RS256", "ES256"))
+    # The record of disclosures (app/disclosures.py, app/seals.py): its key, where signed
+    # checkpoints are exported (None: not exported), and how often the server seals.
+    audit_key: bytes = field(default=b"", repr=False)
+    checkpoint_dir: Path | None = None
+    seal_interval_seconds: float = 10.0
     # Casbin model and policy CSVs; every worker reloads them on `schoolgraph policy reload`.
     policy_dir: Path = PROJECT_ROOT / "policies"
     # Login protection (docs/login-protection.md): limits in the `limits` notation, counted in
@@ -76,6 +149,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # How long a request waits for a pooled connection before it answers 503.
     pool_timeout_seconds: float = 30.0
+    # HTTPS for `schoolgraph serve`: a PEM certificate (chain) and its private key.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # The master key of encryption at rest (base64 of 32 bytes); never stored in the database.
+    encryption_key: str = field(default="", repr=False)
 
     @property
     def production(self) -> bool:
@@ -85,6 +163,16 @@ class Settings:
     def demo(self) -> bool:
         """Demo accounts with the published password exist only outside production."""
         return not self.production
+
+
+def _checkpoint_dir(home: Path, environment: str) -> Path | None:
+    """Where signed checkpoints go: `SCHOOLGRAPH_CHECKPOINT_DIR`, else `.schoolgraph/checkpoints`
+    in development; production exports them only where it is told (somewhere the database's
+    owner cannot write)."""
+    raw = os.environ.get("SCHOOLGRAPH_CHECKPOINT_DIR")
+    if raw:
+        return Path(raw)
+    return None if environment == "production" else home / "checkpoints"
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +188,7 @@ def get_settings() -> Settings:
         environment=environment,
         home=home,
         database_url=os.environ.get("DATABASE_URL") or None,
+        migrate_url=os.environ.get("SCHOOLGRAPH_MIGRATE_URL") or None,
         jwt_secret=secret,
         jwt_issuer=os.environ.get("SCHOOLGRAPH_JWT_ISSUER", "schoolgraph"),
         jwt_audience=os.environ.get("SCHOOLGRAPH_JWT_AUDIENCE", "schoolgraph"),
@@ -114,6 +203,10 @@ def get_settings() -> Settings:
         lockout_threshold=_env_int("SCHOOLGRAPH_LOCKOUT_THRESHOLD", 10),
         statement_timeout_ms=_env_int("SCHOOLGRAPH_STATEMENT_TIMEOUT_MS", 15000),
         pool_size=_env_int("SCHOOLGRAPH_POOL_SIZE", 10),
+        header_timeout=_env_float("SCHOOLGRAPH_HEADER_TIMEOUT", 10.0),
+        body_timeout=_env_float("SCHOOLGRAPH_BODY_TIMEOUT", 30.0),
+        max_connections=_env_int("SCHOOLGRAPH_MAX_CONNECTIONS", 1000),
+        backlog=_env_int("SCHOOLGRAPH_BACKLOG", 2048),
         policy_dir=Path(os.environ.get("SCHOOLGRAPH_POLICY_DIR", PROJECT_ROOT / "policies")),
         login_limit_per_address=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_ADDRESS")
         or "100/minute",
@@ -124,6 +217,12 @@ def get_settings() -> Settings:
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
         pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
+        audit_key=_audit_key(home, environment),
+        checkpoint_dir=_checkpoint_dir(home, environment),
+        seal_interval_seconds=float(os.environ.get("SCHOOLGRAPH_SEAL_INTERVAL") or 10),
+        ssl_certfile=_env_path("SCHOOLGRAPH_SSL_CERTFILE"),
+        ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
+        encryption_key=_encryption_key(home, environment),
     )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

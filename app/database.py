@@ -1,11 +1,17 @@
-"""Connections: which PostgreSQL to use, the async engine, and the per-request statement counter.
+"""Connections: which PostgreSQL to use, as which role, the async engine, and the per-request
+statement counter.
 
-`DATABASE_URL` names an external server; without it the embedded server of this checkout is
-started (or joined). The application database is `schoolgraph` on the embedded server.
+`DATABASE_URL` names an external server and logs in as the application role; migrations and the
+seed use `SCHOOLGRAPH_MIGRATE_URL` (the owner, or a superuser). Without `DATABASE_URL` the embedded
+server of this checkout is started (or joined): as its superuser, over its Unix socket, this
+process creates the `schoolgraph` database and both roles if missing, then hands out URLs that log
+in as the owner or the application role (`app/roles.py`, docs/deployment.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import socket
@@ -19,8 +25,9 @@ import asyncpg
 from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from app import embedded
+from app import embedded, roles
 from app.config import Settings, get_settings
+from app.database_tls import split_tls
 
 APP_DATABASE = "schoolgraph"
 
@@ -34,17 +41,93 @@ def cached_text(statement: str) -> TextClause:
 
 
 _embedded_server: Any = None
+_embedded_ready: set[str] = set()
+
+
+def _run_outside_loop(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when an event loop is running in this
+    thread (uvicorn calls the app factory inside its loop)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _embedded_url(settings: Settings, database: str, user: str) -> str:
+    """A URL of the embedded server, which is started and whose roles are set up on first use."""
+    global _embedded_server
+    if _embedded_server is None:
+        _embedded_server = embedded.start(settings.home)
+    admin = embedded.server_url(_embedded_server, database)
+    if database not in _embedded_ready:
+        _run_outside_loop(setup_roles(admin))
+        _embedded_ready.add(database)
+    return roles.with_user(admin, user)
 
 
 def resolve_database_url(settings: Settings | None = None, *, database: str = APP_DATABASE) -> str:
-    """The libpq-style URL of the application database, starting the embedded server if needed."""
-    global _embedded_server
+    """The URL the server connects with: the application role (`DATABASE_URL`, or the embedded
+    server's `schoolgraph_app`)."""
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
-    if _embedded_server is None:
-        _embedded_server = embedded.start(settings.home)
+    return _embedded_url(settings, database, roles.APP_ROLE)
+
+
+def resolve_migrate_url(settings: Settings | None = None, *, database: str = APP_DATABASE) -> str:
+    """The URL migrations and the seed connect with: the owner role (`SCHOOLGRAPH_MIGRATE_URL`, or
+    the embedded server's `schoolgraph_owner`). With `DATABASE_URL` but no migrate URL it raises
+    `roles.RoleError` with one line saying what to set."""
+    settings = settings or get_settings()
+    if settings.migrate_url:
+        return settings.migrate_url
+    if settings.database_url:
+        raise roles.RoleError(
+            "SCHOOLGRAPH_MIGRATE_URL is not set: with DATABASE_URL (the application role),"
+            f" migrations and the seed run as {roles.OWNER_ROLE} from SCHOOLGRAPH_MIGRATE_URL"
+            " (`schoolgraph db create-roles`, docs/deployment.md)"
+        )
+    return _embedded_url(settings, database, roles.OWNER_ROLE)
+
+
+def resolve_admin_url(settings: Settings | None = None, *, database: str = APP_DATABASE) -> str:
+    """The embedded server's superuser URL (benchmarks, tests: they create databases); with
+    `DATABASE_URL` the migrate URL, which creates databases only if it is a superuser's."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return resolve_migrate_url(settings, database=database)
+    _embedded_url(settings, database, roles.OWNER_ROLE)
     return embedded.server_url(_embedded_server, database)
+
+
+async def setup_roles(admin_url: str) -> None:
+    """As a superuser: create the database of `admin_url` and both roles if missing, and give the
+    owner role the schema and every object in it (idempotent; what the embedded server, the test
+    fixtures and `schoolgraph db create-roles` do)."""
+    await ensure_database(admin_url)
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        # Every process of the embedded server comes here: when all is in order, it only reads.
+        if not await connection.fetchval(roles.NEEDS_PREPARING_QUERY):
+            return
+        async with connection.transaction():
+            statements = roles.create_role_statements() + roles.prepare_statements()
+            # On a database already migrated (an older checkout's, made as `postgres`) the
+            # application role gets its grants now, not at the next migration.
+            if await connection.fetchval("SELECT to_regclass('public.alembic_version')"):
+                statements += roles.grant_statements()
+            for statement in statements:
+                await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def server_role_problem(url: str) -> str | None:
+    """None when `url` logs in with least privilege, else one line saying what is wrong."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        found = [row[0] for row in await connection.fetch(roles.SERVER_PROBLEMS_QUERY)]
+    finally:
+        await connection.close()
+    return roles.server_problem(found[0]) if found else None
 
 
 def with_database(url: str, database: str) -> str:
@@ -109,6 +192,7 @@ def _count_statement(*_args: Any, **_kwargs: Any) -> None:
 
 def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
     settings = settings or get_settings()
+    url, tls = split_tls(url)
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=settings.pool_size,
@@ -116,10 +200,11 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
         pool_pre_ping=False,
         pool_timeout=settings.pool_timeout_seconds,
         connect_args={
+            **tls,
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
                 "application_name": "schoolgraph",
-            }
+            },
         },
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
@@ -171,6 +256,10 @@ def is_unavailable(error: BaseException) -> bool:
         ):
             return True
         if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
+            return True
+        if isinstance(cause, exc.PendingRollbackError) and "reconnect" in str(cause):
+            # The request's connection was lost by an earlier statement of the same request
+            # (its other resolvers meet this): the same outage, not a fault of the server.
             return True
         state = getattr(cause, "sqlstate", None)
         if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES):

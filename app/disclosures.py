@@ -1,17 +1,20 @@
-"""The record of disclosures (FERPA 34 CFR 99.32): batched per request, hash-chained per district.
+"""The record of disclosures (FERPA 34 CFR 99.32): one INSERT per request, keyed, no lock.
 
 A request collects what it released in a `Batch`; `write` appends the whole batch with one INSERT
-in the request's own transaction, under a per-district advisory lock so the chain has one order.
-Each row's `hash` is SHA-256 over its content and the previous row's hash, so `verify` finds the
-first row that was edited, inserted out of band or deleted. The table itself refuses UPDATE,
-DELETE and TRUNCATE (migration 0002).
+in the request's own transaction, so what was disclosed is on record when the response is sent.
+Each row carries `mac`, an HMAC-SHA256 of its content under the audit key (never stored in the
+database): a row edited or inserted by anyone without the key does not match. The rows are chained
+later, off the request path, by `app.seals`; no request waits for another. The table refuses
+UPDATE, DELETE and TRUNCATE (migration 0002).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,9 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
     from app.relations import Grant, Viewer
-
-# Key of pg_advisory_xact_lock(int, int): (this constant, district id).
-_LOCK_NAMESPACE = 99_32
 
 
 @dataclass
@@ -55,116 +55,129 @@ class Batch:
             yield student_id, basis, grant_id, entry.purpose, sorted(entry.classes)
 
 
-def row_hash(row: dict[str, Any], prev_hash: str | None) -> str:
-    """SHA-256 over a disclosure's content and its predecessor's hash."""
-    content = {
-        "district_id": row["district_id"],
-        "student_id": row["student_id"],
-        "viewer_user_id": row["viewer_user_id"],
-        "basis": row["basis"],
-        "grant_id": row["grant_id"],
-        "purpose": row["purpose"],
-        "field_classes": list(row["field_classes"]),
-        "request_id": row["request_id"],
-        "disclosed_at": row["disclosed_at"].astimezone(UTC).isoformat(),
-        "prev_hash": prev_hash,
-    }
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(encoded).hexdigest()
+class RowSigner:
+    """The MAC of a disclosure's content under a key derived from the audit key.
+
+    What a request's rows share (district, viewer, request, time) is hashed once per request;
+    each row then adds its own fields (an HMAC state is copied, not recomputed).
+
+    >>> signer = RowSigner(b"k" * 32)
+    >>> request = signer.request(1, 3, "r1", "2026-01-01T00:00:00+00:00")
+    >>> len(signer.mac(request, 2, "teacher_of", None, "contact", None))
+    64
+    """
+
+    def __init__(self, audit_key: bytes) -> None:
+        # A key of its own per use, so a row's MAC can never pass for a seal or a checkpoint.
+        row_key = hmac.new(audit_key, b"schoolgraph disclosure row v1", hashlib.sha256).digest()
+        self._base = hmac.new(row_key, digestmod=hashlib.sha256)
+
+    def request(
+        self, district_id: int, viewer_user_id: int, request_id: str, disclosed_at: str
+    ) -> Any:
+        """The HMAC state after the fields every row of one request shares (`disclosed_at` in
+        ISO 8601, UTC)."""
+        state = self._base.copy()
+        shared = [district_id, viewer_user_id, request_id, disclosed_at]
+        state.update(json.dumps(shared, separators=(",", ":")).encode() + b"\n")
+        return state
+
+    @staticmethod
+    def mac(
+        request: Any,
+        student_id: int,
+        basis: str,
+        grant_id: int | None,
+        classes: str,
+        purpose: str | None,
+    ) -> str:
+        """`classes` is the comma-joined sorted field classes. The free-text purpose comes last
+        and is marked, so no two contents give the same message."""
+        state = request.copy()
+        marked = b"\x00" if purpose is None else b"=" + purpose.encode()
+        state.update(f"{student_id}|{basis}|{grant_id}|{classes}|".encode() + marked)
+        return str(state.hexdigest())
+
+    def row_mac(self, row: Any) -> str:
+        """The MAC a stored row (a mapping of the table's columns) should carry."""
+        at = utc_iso(row["disclosed_at"])
+        request = self.request(row["district_id"], row["viewer_user_id"], row["request_id"], at)
+        return self.mac(
+            request,
+            row["student_id"],
+            row["basis"],
+            row["grant_id"],
+            ",".join(row["field_classes"]),
+            row["purpose"],
+        )
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :district_id)")
-# Read after the lock is held: in READ COMMITTED each statement sees what committed before it.
-_HEAD = text(
-    "SELECT hash FROM disclosure WHERE district_id = :district_id ORDER BY id DESC LIMIT 1"
-)
+@functools.lru_cache(maxsize=4)
+def signer_for(audit_key: bytes) -> RowSigner:
+    """The process's signer for a key (built once, not per request)."""
+    return RowSigner(audit_key)
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+# One statement, no lock and no read: the sequence orders rows, `txn` (a column default, the
+# writing transaction's id) tells the sealer when a row can no longer appear behind it.
 _INSERT = text(
     """
     INSERT INTO disclosure (district_id, student_id, viewer_user_id, basis, grant_id, purpose,
-                            field_classes, request_id, disclosed_at, prev_hash, hash)
+                            field_classes, request_id, disclosed_at, mac)
     SELECT :district_id, u.student_id, :viewer_user_id, u.basis, u.grant_id, u.purpose,
-           string_to_array(u.classes, ','), :request_id, :disclosed_at, u.prev_hash, u.hash
+           string_to_array(u.classes, ','), :request_id, :disclosed_at, u.mac
     FROM unnest(CAST(:students AS BIGINT[]), CAST(:bases AS TEXT[]), CAST(:grants AS BIGINT[]),
-                CAST(:purposes AS TEXT[]), CAST(:classes AS TEXT[]), CAST(:prevs AS TEXT[]),
-                CAST(:hashes AS TEXT[]))
-         WITH ORDINALITY AS u(student_id, basis, grant_id, purpose, classes, prev_hash, hash, n)
-    ORDER BY u.n
+                CAST(:purposes AS TEXT[]), CAST(:classes AS TEXT[]), CAST(:macs AS TEXT[]))
+         AS u(student_id, basis, grant_id, purpose, classes, mac)
     """
 )
 
 
 async def write(
-    connection: AsyncConnection, batch: Batch, *, viewer: Viewer, request_id: str
+    connection: AsyncConnection,
+    batch: Batch,
+    *,
+    viewer: Viewer,
+    request_id: str,
+    signer: RowSigner,
 ) -> int:
-    """Append the batch to the district's chain; returns the number of rows written."""
+    """Append the batch to the record with one INSERT; returns the number of rows written."""
     district_id = viewer.district_id
-    await connection.execute(_LOCK, {"ns": _LOCK_NAMESPACE, "district_id": district_id})
-    prev = (await connection.execute(_HEAD, {"district_id": district_id})).scalar_one_or_none()
+    user_id = viewer.user_id
     now = datetime.now(UTC)
-    columns: dict[str, list[Any]] = {
-        k: [] for k in ("students", "bases", "grants", "purposes", "classes", "prevs", "hashes")
-    }
-    for student_id, basis, grant_id, purpose, classes in batch:
-        row = {
-            "district_id": district_id,
-            "student_id": student_id,
-            "viewer_user_id": viewer.user_id,
-            "basis": basis,
-            "grant_id": grant_id,
-            "purpose": purpose,
-            "field_classes": classes,
-            "request_id": request_id,
-            "disclosed_at": now,
-        }
-        digest = row_hash(row, prev)
-        for key, value in (
-            ("students", student_id),
-            ("bases", basis),
-            ("grants", grant_id),
-            ("purposes", purpose),
-            ("classes", ",".join(classes)),
-            ("prevs", prev),
-            ("hashes", digest),
-        ):
-            columns[key].append(value)
-        prev = digest
+    request = signer.request(district_id, user_id, request_id, utc_iso(now))
+    mac = signer.mac
+    students: list[int] = []
+    bases: list[str] = []
+    grants: list[int | None] = []
+    purposes: list[str | None] = []
+    classes: list[str] = []
+    macs: list[str] = []
+    for student_id, basis, grant_id, purpose, field_classes in batch:
+        joined = ",".join(field_classes)
+        students.append(student_id)
+        bases.append(basis)
+        grants.append(grant_id)
+        purposes.append(purpose)
+        classes.append(joined)
+        macs.append(mac(request, student_id, basis, grant_id, joined, purpose))
     await connection.execute(
         _INSERT,
         {
             "district_id": district_id,
-            "viewer_user_id": viewer.user_id,
+            "viewer_user_id": user_id,
             "request_id": request_id,
             "disclosed_at": now,
-            **columns,
+            "students": students,
+            "bases": bases,
+            "grants": grants,
+            "purposes": purposes,
+            "classes": classes,
+            "macs": macs,
         },
     )
-    return len(columns["students"])
-
-
-@dataclass(frozen=True)
-class BrokenLink:
-    district_id: int
-    disclosure_id: int
-    reason: str
-
-
-async def _rows(connection: AsyncConnection) -> AsyncIterator[Any]:
-    result = await connection.stream(text("SELECT * FROM disclosure ORDER BY district_id, id"))
-    async for row in result:
-        yield row
-
-
-async def verify(connection: AsyncConnection) -> tuple[int, BrokenLink | None]:
-    """Walk every district's chain; return rows checked and the first broken link, if any."""
-    checked = 0
-    prev_by_district: dict[int, str | None] = {}
-    async for row in _rows(connection):
-        checked += 1
-        expected_prev = prev_by_district.get(row.district_id)
-        if row.prev_hash != expected_prev:
-            reason = "a row before it was deleted or the chain was reordered"
-            return checked, BrokenLink(row.district_id, row.id, reason)
-        if row_hash(row._asdict(), row.prev_hash) != row.hash:
-            return checked, BrokenLink(row.district_id, row.id, "its content was changed")
-        prev_by_district[row.district_id] = row.hash
-    return checked, None
+    return len(students)

@@ -89,6 +89,11 @@ def _fk(target: str, *, nullable: bool = False, index: bool = False) -> Any:
     )
 
 
+def _sealed(*, nullable: bool = True) -> Any:
+    """A column encrypted at rest (app/encryption.py): AES-256-GCM bytes, never plain text."""
+    return Field(default=None, sa_type=sa.LargeBinary, nullable=nullable)
+
+
 def _pk() -> Any:
     return Field(default=None, sa_type=sa.BigInteger, primary_key=True)
 
@@ -133,10 +138,10 @@ class User(SQLModel, table=True):
     id: int | None = _pk()
     district_id: int = _fk("district.id", index=True)
     username: str
-    email: str | None = None
+    email: bytes | None = _sealed()
     first_name: str
     last_name: str
-    phone: str | None = None
+    phone: bytes | None = _sealed()
     password_hash: str | None = None
     external_subject: str | None = Field(default=None, unique=True)
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -192,8 +197,8 @@ class Student(SQLModel, table=True):
     date_of_birth: date | None = None
     gender: str
     ethnicity: str
-    email: str | None = None
-    phone: str | None = None
+    email: bytes | None = _sealed()
+    phone: bytes | None = _sealed()
     enrollment_status: str = "active"
     directory_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     coppa_consent: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
@@ -273,7 +278,7 @@ class Mark(SQLModel, table=True):
     term_id: int = _fk("term.id")
     score: Decimal | None = Field(default=None, max_digits=5, decimal_places=2)
     letter: str | None = None
-    comment: str | None = None
+    comment: bytes | None = _sealed()
     recorded_by: int | None = _fk("app_user.id", nullable=True)
     recorded_at: datetime | None = _tstz(default_now=True)
 
@@ -288,7 +293,7 @@ class Portfolio(SQLModel, table=True):
         foreign_key="student.id",
         unique=True,
     )
-    headline: str | None = None
+    headline: bytes | None = _sealed()
     created_at: datetime | None = _tstz(default_now=True)
 
 
@@ -301,8 +306,8 @@ class PortfolioItem(SQLModel, table=True):
     # Denormalised from the portfolio so row scopes join one table.
     student_id: int = _fk("student.id", index=True)
     kind: str  # interest, assessment, reflection, goal, artifact, certification
-    title: str
-    body: str | None = None
+    title: bytes = _sealed(nullable=False)
+    body: bytes | None = _sealed()
     visibility: str = Visibility.PRIVATE.value
     created_at: datetime | None = _tstz(default_now=True)
     updated_at: datetime | None = _tstz(default_now=True)
@@ -382,8 +387,9 @@ class Consent(SQLModel, table=True):
 class Disclosure(SQLModel, table=True):
     """The FERPA 34 CFR 99.32 record: who saw which field classes of a student, and why.
 
-    Append-only (the application's database role may only insert) and hash-chained per
-    district: `hash` covers the row's content and the previous row's hash.
+    Append-only (the application's database role may only insert). `mac` is the keyed MAC of
+    the row's content; `txn` the writing transaction, by which `DisclosureSeal`s chain the rows
+    (app/seals.py). `prev_hash`/`hash` are the unkeyed chain of rows written before revision 0004.
     """
 
     __tablename__ = "disclosure"
@@ -403,6 +409,31 @@ class Disclosure(SQLModel, table=True):
     disclosed_at: datetime | None = _tstz(default_now=True)
     prev_hash: str | None = None
     hash: str | None = None
+    mac: str | None = None
+    txn: int | None = Field(
+        default=None,
+        sa_column_kwargs={"server_default": sa.text("(pg_current_xact_id()::text::bigint)")},
+        sa_type=sa.BigInteger,
+    )
+
+
+class DisclosureSeal(SQLModel, table=True):
+    """One batch of the record, sealed: every row of the district written by a transaction
+    with `txn` below `horizon` (and at or above the previous seal's), in (txn, id) order.
+    `hash` is keyed and covers the previous seal's: the seals of a district are one chain."""
+
+    __tablename__ = "disclosure_seal"
+    __table_args__ = (sa.Index("ix_disclosure_seal_district_id", "district_id", "id"),)
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    horizon: int = Field(sa_type=sa.BigInteger)
+    row_count: int = Field(sa_type=sa.BigInteger)
+    total_rows: int = Field(sa_type=sa.BigInteger)
+    last_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    rows_digest: str
+    prev_hash: str | None = None
+    hash: str
+    sealed_at: datetime | None = _tstz(default_now=True)
 
 
 class DataRequest(SQLModel, table=True):
@@ -414,12 +445,12 @@ class DataRequest(SQLModel, table=True):
     requester_user_id: int = _fk("app_user.id")
     kind: str
     status: str = "open"  # open, completed, denied
-    details: str | None = None
+    details: bytes | None = _sealed()
     filed_at: datetime | None = _tstz(default_now=True)
     due_on: date
     resolved_at: datetime | None = _tstz(nullable=True)
     resolved_by: int | None = _fk("app_user.id", nullable=True)
-    resolution: str | None = None
+    resolution: bytes | None = _sealed()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -455,3 +486,14 @@ class SavedReport(SQLModel, table=True):
     )
     created_by: int = _fk("app_user.id")
     created_at: datetime | None = _tstz(default_now=True)
+
+
+class DataKey(SQLModel, table=True):
+    """A data key of encryption at rest, wrapped by the master key (which is never stored)."""
+
+    __tablename__ = "data_key"
+    id: int | None = Field(default=None, primary_key=True)
+    wrapped: bytes = Field(sa_type=sa.LargeBinary)
+    master_fingerprint: str
+    created_at: datetime | None = _tstz(default_now=True)
+    retired_at: datetime | None = _tstz(nullable=True)

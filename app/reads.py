@@ -3,7 +3,8 @@
 Resolvers and loaders call these; these never call resolvers. Every list function takes the
 viewer's `RowScope` (or ids already inside it) and puts it in the WHERE clause of the same
 statement, so cursors and counts only ever see rows the viewer is related to. SQL text is fixed
-per scope shape; values — user input included — are always bound parameters.
+per scope shape; values — user input included — are always bound parameters. Columns encrypted
+at rest (app/encryption.py) are decrypted here, before any row leaves this module.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.database import cached_text
+from app.encryption import ENCRYPTED, decrypt_rows
 from app.keyset import Column, Keyset
 from app.relations import RowScope
 
@@ -42,8 +44,6 @@ STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
 }
 # A class's roster, by name (`class_rosters`).
 ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
-# The district's record of disclosures, newest first.
-DISCLOSURE_ORDER = Keyset(Column("d.id", "id"), descending=True)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ async def list_students(
         where += f" AND {keyset.after(after, params)}"
     order_by = keyset.order_by
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {order_by} LIMIT :limit"
-    return (await connection.execute(cached_text(sql), params)).all()
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return await decrypt_rows(connection, "student", rows)
 
 
 async def count_students(
@@ -150,7 +151,8 @@ async def students_by_id(
     params: dict[str, Any] = {"ids": list(ids)}
     scope_sql = _scope_sql(scope, params)
     sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE s.id = ANY(:ids) AND {scope_sql}"
-    return {row.id: row for row in (await connection.execute(cached_text(sql), params))}
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return {row.id: row for row in await decrypt_rows(connection, "student", rows)}
 
 
 async def class_rosters(
@@ -194,7 +196,8 @@ async def class_rosters(
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
     rosters: dict[int, list[Row[Any]]] = {}
-    for row in await connection.execute(cached_text(sql), params):
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    for row in await decrypt_rows(connection, "student", rows):
         rosters.setdefault(row.roster_class_id, []).append(row)
     return rosters
 
@@ -243,7 +246,10 @@ async def rows_by_key(
         where += " AND class_id = ANY(:class_ids)"
     sql = f"SELECT * FROM {table} WHERE {where} ORDER BY {key}, {order}"
     grouped: dict[int, list[Row[Any]]] = {v: [] for v in values}
-    for row in (await connection.execute(cached_text(sql), params)).all():
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    if table in ENCRYPTED:
+        rows = await decrypt_rows(connection, table, rows)
+    for row in rows:
         grouped[getattr(row, key)].append(row)
     return grouped
 
@@ -277,34 +283,6 @@ async def list_grants(
     return list((await connection.execute(cached_text(sql), params)).all())
 
 
-async def list_disclosures(
-    *,
-    connection: AsyncConnection,
-    scope: RowScope,
-    student_id: int | None,
-    viewer_id: int | None,
-    first: int,
-    after: tuple[Any, ...] | None,
-) -> list[Row[Any]]:
-    """The record of disclosures of the students of `scope`, newest first, by keyset pages
-    (`first + 1` rows)."""
-    if scope.empty:
-        return []
-    params: dict[str, Any] = {"limit": first + 1}
-    conditions = ["d.district_id = :district_id", _scope_sql(scope, params)]
-    for column, value in (("student_id", student_id), ("viewer_user_id", viewer_id)):
-        if value is not None:
-            conditions.append(f"d.{column} = :{column}")
-            params[column] = value
-    if after is not None:
-        conditions.append(DISCLOSURE_ORDER.after(after, params))
-    sql = (
-        "SELECT d.* FROM disclosure d JOIN student s ON s.id = d.student_id"
-        f" WHERE {' AND '.join(conditions)} ORDER BY {DISCLOSURE_ORDER.order_by} LIMIT :limit"
-    )
-    return list((await connection.execute(cached_text(sql), params)).all())
-
-
 async def list_data_requests(
     *,
     connection: AsyncConnection,
@@ -327,4 +305,5 @@ async def list_data_requests(
         f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id OR {related})"
         f"{condition} ORDER BY r.due_on, r.id LIMIT :limit"
     )
-    return list((await connection.execute(cached_text(sql), params)).all())
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return await decrypt_rows(connection, "data_request", rows)

@@ -66,6 +66,7 @@ from faker import Faker
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.database import asyncpg_dsn
+from app.encryption import ENCRYPTED, KEYS_SQL, Keyring, MasterKey, data_keys
 from app.models import ClassVisibility, ConsentKind, Role, Visibility
 
 if TYPE_CHECKING:
@@ -160,8 +161,11 @@ async def seed(
     try:
         async with connection.transaction():
             await _check_empty(connection)
+            ring = Keyring.unwrap(
+                MasterKey.from_settings(), data_keys(await connection.fetch(KEYS_SQL))
+            )
             with _Progress(progress) as bar:
-                rows = await _Loader(connection, bar).run(
+                rows = await _Loader(connection, bar, ring).run(
                     lambda: _Generator(students=students, seed=seed, today=today)
                 )
     finally:
@@ -1789,9 +1793,10 @@ class _Loader:
     CHUNK = 50_000  # rows per COPY call: keeps the progress bar moving
     PREFETCH_ROWS = 1_000_000  # how far the generator may run ahead of the COPY
 
-    def __init__(self, connection: asyncpg.Connection, progress: _Progress) -> None:
+    def __init__(self, connection: asyncpg.Connection, progress: _Progress, ring: Keyring) -> None:
         self.connection = connection
         self.progress = progress
+        self.ring = ring
         self.counts: dict[str, int] = {}
         self.complete: set[str] = set()
         self.indexes: dict[str, list[str]] = {}  # table -> statements that rebuild its indexes
@@ -1805,7 +1810,7 @@ class _Loader:
             " SET LOCAL synchronous_commit = off"
         )
         started = time.perf_counter()
-        feed = _Prefetch(lambda: make().rows(), self.PREFETCH_ROWS)
+        feed = _Prefetch(lambda: _sealed(make().rows(), self.ring), self.PREFETCH_ROWS)
         try:
             await self._drop_foreign_keys()
             await self._drop_indexes()
@@ -1924,6 +1929,19 @@ class _Loader:
         for row in rows:
             await self.connection.execute(row["drop"])
             self.indexes.setdefault(row["table"], []).append(row["add"])
+
+
+def _sealed(chunks: Iterator[_Chunk], ring: Keyring) -> Iterator[_Chunk]:
+    """The chunks with their columns encrypted at rest encrypted (in the generator's thread,
+    off the event loop that feeds the COPY)."""
+    for chunk in chunks:
+        if chunk.table in ENCRYPTED:
+            chunk = _Chunk(
+                chunk.table,
+                ring.seal_rows(chunk.table, TABLES[chunk.table], chunk.rows),
+                chunk.last,
+            )
+        yield chunk
 
 
 def _quote(identifier: str) -> str:

@@ -19,9 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.encryption import decrypt_row, writing_keyring
+
 # FERPA 34 CFR 99.10: a parent's request to inspect records is answered within 45 days.
 DATA_REQUEST_DAYS = 45
 MAX_GRANT = timedelta(days=365)
+# A purpose says which interest a grant serves; it is copied into every disclosure it covers.
+MAX_PURPOSE = 1000
+HUNDREDTH = Decimal("0.01")
 # A grant records an interest from now on: a start in the past would make earlier reads look
 # covered in the record. The slack absorbs clocks of clients a little behind the server's.
 GRANT_START_SLACK = timedelta(minutes=5)
@@ -79,6 +84,13 @@ async def _one(connection: AsyncConnection, sql: str, **params: Any) -> Row[Any]
 async def _returning(connection: AsyncConnection, sql: str, **params: Any) -> Row[Any]:
     """The row of an INSERT (or upsert) ... RETURNING, which always returns one."""
     return (await connection.execute(text(sql), params)).one()
+
+
+async def _next_id(connection: AsyncConnection, table: str) -> int:
+    """The id a new row of `table` will have: encrypted values are bound to it before the
+    INSERT (`table` comes from the code)."""
+    sql = f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+    return int((await connection.execute(text(sql))).scalar_one())
 
 
 # --- look-ups the mutations decide on ----------------------------------------------------------
@@ -153,6 +165,10 @@ async def create_grant(
     purpose = purpose.strip()
     if not purpose:
         raise WriteRefused("a grant needs its purpose", "PURPOSE_REQUIRED", "purpose")
+    if len(purpose) > MAX_PURPOSE:
+        raise WriteRefused(
+            f"a purpose is at most {MAX_PURPOSE} characters", "PURPOSE_TOO_LONG", "purpose"
+        )
     now = datetime.now(UTC)
     if starts_at < now - GRANT_START_SLACK:
         raise WriteRefused("a grant cannot start in the past", "BACKDATED", "startsAt")
@@ -246,8 +262,13 @@ async def record_mark(
     comment: str | None,
 ) -> Row[Any]:
     """Record (or correct) the student's mark in a class for the class's term."""
-    if not Decimal(0) <= score <= Decimal(100):
+    # NaN and infinities parse as decimals too, and a tiny exponent is beyond what the column
+    # stores: a score is a finite number from 0 to 100, to the hundredth (never rounded here).
+    if not score.is_finite() or not Decimal(0) <= score <= Decimal(100):
         raise WriteRefused("a score is between 0 and 100", "OUT_OF_RANGE", "score")
+    if score != score.quantize(HUNDREDTH):
+        raise WriteRefused("a score has at most two decimals", "TOO_PRECISE", "score")
+    score = score.quantize(HUNDREDTH)  # the same number, in the column's scale (-0E-999999 is 0)
     enrolled = await _one(
         connection,
         "SELECT c.term_id FROM enrollment e JOIN class_section c ON c.id = e.class_id"
@@ -264,9 +285,9 @@ async def record_mark(
         connection,
         "INSERT INTO mark (district_id, student_id, class_id, term_id, score, letter, comment,"
         " recorded_by, recorded_at) VALUES (:district_id, :student_id, :class_id, :term_id,"
-        " :score, :letter, :comment, :actor, now())"
+        " :score, :letter, NULL, :actor, now())"
         " ON CONFLICT ON CONSTRAINT uq_mark DO UPDATE SET score = EXCLUDED.score,"
-        " letter = EXCLUDED.letter, comment = EXCLUDED.comment,"
+        " letter = EXCLUDED.letter, comment = NULL,"
         " recorded_by = EXCLUDED.recorded_by, recorded_at = EXCLUDED.recorded_at RETURNING *",
         district_id=actor.district_id,
         student_id=student_id,
@@ -274,9 +295,18 @@ async def record_mark(
         term_id=enrolled.term_id,
         score=score,
         letter=letter_for(score),
-        comment=comment,
         actor=actor.user_id,
     )
+    if comment is not None:
+        # The upsert decides the row (new, or the one corrected); the comment is sealed to it.
+        ring = await writing_keyring(connection)
+        row = await _returning(
+            connection,
+            "UPDATE mark SET comment = :comment WHERE id = :id RETURNING *",
+            id=row.id,
+            comment=ring.encrypt("mark", "comment", row.id, comment),
+        )
+    row = await decrypt_row(connection, "mark", row)
     await audit(
         connection,
         actor,
@@ -307,19 +337,23 @@ async def add_portfolio_item(
         district_id=actor.district_id,
         student_id=student_id,
     )
+    item_id = await _next_id(connection, "portfolio_item")
+    ring = await writing_keyring(connection)
     row = await _returning(
         connection,
-        "INSERT INTO portfolio_item (district_id, portfolio_id, student_id, kind, title, body,"
-        " visibility) VALUES (:district_id, :portfolio_id, :student_id, :kind, :title, :body,"
+        "INSERT INTO portfolio_item (id, district_id, portfolio_id, student_id, kind, title, body,"
+        " visibility) VALUES (:id, :district_id, :portfolio_id, :student_id, :kind, :title, :body,"
         " :visibility) RETURNING *",
+        id=item_id,
         district_id=actor.district_id,
         portfolio_id=portfolio.id,
         student_id=student_id,
         kind=kind,
-        title=title.strip(),
-        body=body,
+        title=ring.encrypt("portfolio_item", "title", item_id, title.strip()),
+        body=ring.encrypt("portfolio_item", "body", item_id, body),
         visibility=visibility,
     )
+    row = await decrypt_row(connection, "portfolio_item", row)
     await _portfolio_activity(connection, row, actor.user_id, "portfolio_item_created")
     await audit(
         connection,
@@ -344,16 +378,18 @@ async def update_portfolio_item(
     if "title" in changes and not str(changes["title"]).strip():
         raise WriteRefused("an item needs a title", "TITLE_REQUIRED", "title")
     assignments = ", ".join(f"{column} = :{column}" for column in sorted(changes))
+    ring = await writing_keyring(connection)
     row = await _one(
         connection,
         f"UPDATE portfolio_item SET {assignments}{', ' if assignments else ''}"
         "updated_at = now() WHERE id = :id AND student_id = :student_id RETURNING *",
         id=item_id,
         student_id=student_id,
-        **changes,
+        **ring.encrypt_row("portfolio_item", item_id, changes),
     )
     if row is None:
         raise WriteRefused("no such portfolio item of yours", "NOT_FOUND", "id")
+    row = await decrypt_row(connection, "portfolio_item", row)
     await _portfolio_activity(connection, row, actor.user_id, "portfolio_item_updated")
     await audit(
         connection,
@@ -448,18 +484,22 @@ async def file_data_request(
     today: date | None = None,
 ) -> Row[Any]:
     due = (today or datetime.now(UTC).date()) + timedelta(days=DATA_REQUEST_DAYS)
+    request_id = await _next_id(connection, "data_request")
+    ring = await writing_keyring(connection)
     row = await _returning(
         connection,
-        "INSERT INTO data_request (district_id, student_id, requester_user_id, kind, details,"
-        " status, due_on) VALUES (:district_id, :student_id, :actor, :kind, :details, 'open',"
+        "INSERT INTO data_request (id, district_id, student_id, requester_user_id, kind, details,"
+        " status, due_on) VALUES (:id, :district_id, :student_id, :actor, :kind, :details, 'open',"
         " :due) RETURNING *",
+        id=request_id,
         district_id=actor.district_id,
         student_id=student_id,
         actor=actor.user_id,
         kind=kind,
-        details=details,
+        details=ring.encrypt("data_request", "details", request_id, details),
         due=due,
     )
+    row = await decrypt_row(connection, "data_request", row)
     await audit(
         connection,
         actor,
@@ -483,7 +523,7 @@ async def data_request(
     )
     if row is None:
         raise WriteRefused("no such data request", "NOT_FOUND", "id")
-    return row
+    return await decrypt_row(connection, "data_request", row)
 
 
 async def resolve_data_request(
@@ -496,6 +536,7 @@ async def resolve_data_request(
 ) -> Row[Any]:
     if not resolution.strip():
         raise WriteRefused("say how the request was resolved", "RESOLUTION_REQUIRED", "resolution")
+    ring = await writing_keyring(connection)
     row = await _one(
         connection,
         "UPDATE data_request SET status = :status, resolution = :resolution,"
@@ -503,11 +544,12 @@ async def resolve_data_request(
         " WHERE id = :id AND status = 'open' RETURNING *",
         id=data_request_id,
         status=status,
-        resolution=resolution.strip(),
+        resolution=ring.encrypt("data_request", "resolution", data_request_id, resolution.strip()),
         actor=actor.user_id,
     )
     if row is None:
         raise WriteRefused("the request is already resolved", "ALREADY_RESOLVED", "id")
+    row = await decrypt_row(connection, "data_request", row)
     await audit(
         connection,
         actor,

@@ -7,8 +7,9 @@ the policy add. Each endpoint answers the same request body as its GraphQL twin 
 
     uvicorn bench.floor:create_app --factory     # DATABASE_URL names the database
 
-It knows no policy: it serves exactly the rows the demo `teacher` and `coordinator` may see because
-its SQL is written for those two screens, as a hand-optimised endpoint would be.
+It decrypts what is encrypted at rest, as any implementation must (docs/encryption.md). It knows
+no policy: it serves exactly the rows the demo `teacher` and `coordinator` may see because its SQL
+is written for those two screens, as a hand-optimised endpoint would be.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from app import auth
 from app.config import get_settings
 from app.database import asyncpg_dsn, resolve_database_url
+from app.encryption import KEYS_SQL, Keyring, MasterKey, data_keys
 from schema.cursors import Cursors
 from schema.relay import to_global_id
 
@@ -75,7 +77,9 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-async def teacher_dashboard(pool: asyncpg.Pool, user_id: int, _: dict[str, Any]) -> Any:
+async def teacher_dashboard(
+    pool: asyncpg.Pool, ring: Keyring, user_id: int, _: dict[str, Any]
+) -> Any:
     async with pool.acquire() as connection:
         rows = await connection.fetch(_ROSTERS, user_id)
         class_ids = list(dict.fromkeys(r["class_id"] for r in rows))
@@ -87,7 +91,7 @@ async def teacher_dashboard(pool: asyncpg.Pool, user_id: int, _: dict[str, Any])
                     "id": to_global_id("Mark", m["id"]),
                     "score": _decimal(m["score"]),
                     "letter": m["letter"],
-                    "comment": m["comment"],
+                    "comment": ring.decrypt("mark", "comment", m["id"], m["comment"]),
                 }
             )
     classes: dict[int, dict[str, Any]] = {}
@@ -107,15 +111,17 @@ async def teacher_dashboard(pool: asyncpg.Pool, user_id: int, _: dict[str, Any])
                 "lastName": r["last_name"],
                 "displayName": _display_name(r),
                 "gradeLevel": r["grade_level"],
-                "email": r["email"],
-                "phone": r["phone"],
+                "email": ring.decrypt("student", "email", r["id"], r["email"]),
+                "phone": ring.decrypt("student", "phone", r["id"], r["phone"]),
                 "marks": marks.get(r["id"], []),
             }
             klass["students"]["edges"].append({"node": node})
     return {"classes": {"edges": [{"node": c} for c in classes.values()]}}, 2
 
 
-async def coordinator_paging(pool: asyncpg.Pool, user_id: int, variables: dict[str, Any]) -> Any:
+async def coordinator_paging(
+    pool: asyncpg.Pool, _ring: Keyring, user_id: int, variables: dict[str, Any]
+) -> Any:
     cursors = Cursors(get_settings().jwt_secret, "students", "NAME", user_id)
     after = cursors.open(variables.get("after"), 3)
     async with pool.acquire() as connection:
@@ -147,6 +153,7 @@ def create_app() -> Starlette:
     settings = get_settings()
     url = resolve_database_url(settings)
     pools: list[asyncpg.Pool] = []
+    rings: list[Keyring] = []
 
     def endpoint(handler: Any) -> Any:
         async def serve(request: Request) -> Response:
@@ -158,7 +165,8 @@ def create_app() -> Starlette:
             if kind.lower() != "bearer" or subject.user_id is None:
                 return JSONResponse({"errors": [{"message": "bearer token needed"}]}, 401)
             body = await request.json()
-            data, statements = await handler(pools[0], subject.user_id, body.get("variables") or {})
+            variables = body.get("variables") or {}
+            data, statements = await handler(pools[0], rings[0], subject.user_id, variables)
             return JSONResponse({"data": data, "extensions": {"sqlStatements": statements}})
 
         return serve
@@ -170,6 +178,9 @@ def create_app() -> Starlette:
             asyncpg_dsn(url), min_size=1, max_size=2 * settings.pool_size
         )
         pools.append(pool)
+        rings.append(
+            Keyring.unwrap(MasterKey.from_settings(), data_keys(await pool.fetch(KEYS_SQL)))
+        )
         try:
             yield
         finally:

@@ -29,7 +29,8 @@ import psutil
 
 from app.auth import issue_token
 from app.config import PROJECT_ROOT, get_settings
-from app.database import asyncpg_dsn, resolve_database_url
+from app.database import asyncpg_dsn, resolve_admin_url, setup_roles
+from app.roles import APP_ROLE, with_user
 from bench import database, report
 from bench.load import LoadClient, LoadResult, choose_client
 from bench.scenarios import SCENARIOS, Body, Scenario
@@ -92,7 +93,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="a short smoke run; leaves docs/ alone"
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
-    parser.add_argument("--database-url", help="PostgreSQL server (default: DATABASE_URL/embedded)")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL server, a superuser's URL (default: SCHOOLGRAPH_MIGRATE_URL/embedded)",
+    )
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
         "--clients", help="concurrency levels, comma-separated (default 1,32; quick 1,4)"
@@ -310,7 +314,8 @@ def _run_scenario(
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     client = choose_client(args.client)
-    server_url = args.database_url or resolve_database_url(get_settings())
+    # A superuser's URL: the benchmark makes databases; its servers log in as the application role.
+    server_url = args.database_url or resolve_admin_url(get_settings())
     scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only.split(",")]
     results = Results(
         options={
@@ -333,12 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import asyncio
 
+        # A template an older version made as `postgres` is handed to the owner role here.
+        asyncio.run(setup_roles(run_url))
+
         ids = asyncio.run(_user_ids(run_url, {s.user for s in scenarios}))
         settings = get_settings()
         tokens = {u: issue_token(i, settings, ttl=timedelta(hours=6)) for u, i in ids.items()}
         with contextlib.ExitStack() as stack:
             servers = {
-                name: Server(factory, run_url, workers=args.workers)
+                name: Server(factory, with_user(run_url, APP_ROLE), workers=args.workers)
                 for name, factory in (
                     (SCHOOLGRAPH_NAME, SCHOOLGRAPH),
                     (NO_AUTHZ_NAME, WITHOUT_AUTHORIZATION),

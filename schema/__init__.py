@@ -21,6 +21,7 @@ from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
 from schema.analysis import Limits, QueryAnalysis
+from schema.audit.queries import AuditQuery
 from schema.auth.mutations import AuthMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
@@ -39,7 +40,16 @@ from schema.students.queries import StudentQuery
 
 Query = merge_types(
     "Query",
-    (PeopleQuery, StudentQuery, ClassQuery, SchoolQuery, AccessQuery, RightsQuery, ReportQuery),
+    (
+        PeopleQuery,
+        StudentQuery,
+        ClassQuery,
+        SchoolQuery,
+        AccessQuery,
+        AuditQuery,
+        RightsQuery,
+        ReportQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",

@@ -148,7 +148,14 @@ class _Analysis:
         self.operations: list[OperationDefinitionNode] = []
         for definition in document.definitions:
             if isinstance(definition, FragmentDefinitionNode):
-                self.fragments.setdefault(definition.name.value, definition)
+                name = definition.name.value
+                if name in self.fragments:
+                    # graphql-core refuses it too, but only after its own rules walked both.
+                    raise QueryRefused(
+                        f"There can be only one fragment named '{name}'.",
+                        "GRAPHQL_VALIDATION_FAILED",
+                    )
+                self.fragments[name] = definition
             elif isinstance(definition, OperationDefinitionNode):
                 self.operations.append(definition)
         named = [o for o in self.operations if o.name and o.name.value == operation_name]
@@ -167,7 +174,15 @@ class _Analysis:
         self.work = 0
 
     def run(self) -> Measure:
-        for name in self._fragment_order():
+        order = self._fragment_order()
+        if unused := sorted(set(self.fragments) - set(order)):
+            # Every selection set of the document goes through graphql-core's rules, used or not
+            # (one of them compares same-named fields pair by pair): a fragment no operation
+            # spreads is refused here, as the GraphQL spec's rule would, before they run.
+            raise QueryRefused(
+                f"Fragment '{unused[0]}' is never used.", "GRAPHQL_VALIDATION_FAILED"
+            )
+        for name in order:
             fragment = self.fragments[name]
             FRAGMENTS_MEASURED.fragments += 1
             self.measured[name] = self._measure(

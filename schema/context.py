@@ -99,7 +99,11 @@ class Context:
         if self.disclosures and self._viewer is not None:
             async with self.db() as connection:
                 await disclosures.write(
-                    connection, self.disclosures, viewer=self._viewer, request_id=self.request_id
+                    connection,
+                    self.disclosures,
+                    viewer=self._viewer,
+                    request_id=self.request_id,
+                    signer=disclosures.signer_for(self.settings.audit_key),
                 )
 
     async def finish(self, *, commit: bool) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from app import reads
+from app.encryption import decrypt_rows
 from schema.reveals import scope_for
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ class Loaders:
         self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
         self.portfolio = self._by_key("portfolio", "student_id")
         self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
-        self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id")
-        self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id")
+        self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id", sealed="app_user")
+        self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
         self.student = DataLoader(load_fn=self._load_students)
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
@@ -151,11 +152,19 @@ class Loaders:
 
         return DataLoader(load_fn=load)
 
-    def _grouped_sql(self, sql: Any, key: str) -> DataLoader[int, Rows]:
+    def _grouped_sql(
+        self, sql: Any, key: str, *, sealed: str | None = None
+    ) -> DataLoader[int, Rows]:
+        """Rows of `sql`, grouped by `key`; with `sealed`, their `id` is the row of that table
+        whose encrypted columns they carry (decrypted here, not by the resolvers)."""
+
         async def load(keys: Sequence[int]) -> list[Rows]:
             grouped: dict[int, Rows] = {k: [] for k in keys}
             async with self._context.db() as connection:
-                for row in await connection.execute(sql, {"values": list(keys)}):
+                rows = (await connection.execute(sql, {"values": list(keys)})).all()
+                if sealed is not None:
+                    rows = await decrypt_rows(connection, sealed, rows)
+                for row in rows:
                     grouped[getattr(row, key)].append(row)
             return [grouped[k] for k in keys]
 

@@ -17,6 +17,10 @@ _MAX_KEY = 2**63 - 1
 
 
 def _key(text: str) -> int:
+    # ASCII digits only: `int` also reads other scripts' digits, which would give one key
+    # several spellings.
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
     value = int(text)
     if not 0 < value <= _MAX_KEY:
         raise ValueError(text)

@@ -118,6 +118,16 @@ REVEALS: dict[str, Reveal] = {
     "Query.disclosures(after)": CURSOR,
     "Query.disclosures(studentId)": _student("Student.disclosures"),
     "Query.disclosures(viewerId)": _student("Student.disclosures"),
+    "Query.disclosures(from)": VALUE,
+    "Query.disclosures(to)": VALUE,
+    "Query.disclosures(fieldClass)": VALUE,
+    "Query.auditEvents": Reveal("the district's write audit, for district administrators only"),
+    "Query.auditEvents(first)": PAGE,
+    "Query.auditEvents(after)": CURSOR,
+    **{
+        f"Query.auditEvents({name})": VALUE
+        for name in ("actorId", "action", "targetType", "targetId", "from", "to")
+    },
     "Query.dataRequests": Reveal(
         "requests the viewer filed, and those about students whose requests the policy lets the"
         " viewer resolve",

@@ -1,8 +1,13 @@
 """Test fixtures: one real PostgreSQL database per test session, migrated and seeded.
 
-The server is `TEST_DATABASE_URL` or `DATABASE_URL` when set, else this checkout's embedded
+The server is `TEST_DATABASE_URL` (a superuser's URL) when set, else this checkout's embedded
 PostgreSQL; the tests use their own database on it (`schoolgraph_test`), dropped and made anew at
 the start of each session, so they never touch the demo district.
+
+Roles as in production (app/roles.py): the database is migrated and seeded as the owner role, and
+`database_url` (the `app` fixture, CLI tests) logs in as the application role, so the whole suite
+runs the application with least privilege. `db` and `admin_database_url` are the superuser's, for
+arranging and checking rows and for making databases.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from app import migrate
 from app.asgi import create_app
 from app.auth import issue_token
 from app.config import get_settings
-from app.database import asyncpg_dsn, resolve_database_url, with_database
+from app.database import asyncpg_dsn, resolve_admin_url, setup_roles, with_database
+from app.roles import APP_ROLE, OWNER_ROLE, with_user
 from app.seed import seed
 from tests.helpers import GraphQLResponse
 
@@ -41,20 +47,36 @@ async def _recreate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A migrated, seeded test database: `TEST_STUDENTS` students, seed `TEST_SEED`."""
-    base = os.environ.get("TEST_DATABASE_URL") or resolve_database_url()
+def admin_database_url() -> Iterator[str]:
+    """The superuser's URL of a migrated, seeded test database: `TEST_STUDENTS` students, seed
+    `TEST_SEED`, every object owned by the owner role."""
+    base = os.environ.get("TEST_DATABASE_URL") or resolve_admin_url()
     url = with_database(base, TEST_DATABASE)
     asyncio.run(_recreate(url))
-    migrate.upgrade(url)
-    asyncio.run(seed(url, students=TEST_STUDENTS, seed=TEST_SEED, progress=False))
+    asyncio.run(setup_roles(url))
+    owner = with_user(url, OWNER_ROLE)
+    migrate.upgrade(owner)
+    asyncio.run(seed(owner, students=TEST_STUDENTS, seed=TEST_SEED, progress=False))
     yield url
 
 
+@pytest.fixture(scope="session")
+def owner_database_url(admin_database_url: str) -> str:
+    """The test database as the owner role (what `schoolgraph migrate` and `seed` log in as)."""
+    return with_user(admin_database_url, OWNER_ROLE)
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_database_url: str) -> str:
+    """The test database as the application role: what the server under test logs in as."""
+    return with_user(admin_database_url, APP_ROLE)
+
+
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A plain asyncpg connection to the test database, for arranging and checking rows."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+async def db(admin_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection to the test database (as the superuser), for arranging and
+    checking rows."""
+    connection = await asyncpg.connect(asyncpg_dsn(admin_database_url))
     try:
         yield connection
     finally:

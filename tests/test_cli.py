@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.cli import SCHEMA_FILE
+from app.roles import OWNER_ROLE, with_user
 from app.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
 
 SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
@@ -22,8 +23,15 @@ NINE += ("reporter", "support")
 def _run(
     database_url: str, *args: str, python: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`schoolgraph ARGS` (or `python -c CODE ARGS`) with the test database, wide output."""
-    env = {**os.environ, "DATABASE_URL": database_url, "COLUMNS": "200", "NO_COLOR": "1"}
+    """`schoolgraph ARGS` (or `python -c CODE ARGS`) with the test database, wide output: the
+    server's role in DATABASE_URL, the owner's in SCHOOLGRAPH_MIGRATE_URL, as deployed."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SCHOOLGRAPH_MIGRATE_URL": with_user(database_url, OWNER_ROLE),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
     command = [sys.executable, "-c", python, *args] if python else [str(SCHOOLGRAPH), *args]
     return subprocess.run(  # noqa: S603 (our own executable, fixed arguments)
         command, env=env, capture_output=True, text=True, timeout=120, check=False
@@ -75,7 +83,7 @@ def test_token_longer_than_the_cap_is_refused(database_url):
 def test_audit_verify_checks_the_record(database_url):
     result = _run(database_url, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "the chain is intact" in result.stdout
+    assert "the record is intact" in result.stdout
 
 
 def test_migrate_on_a_current_database_is_a_no_op(database_url):

@@ -459,6 +459,12 @@ async def candidates(db: asyncpg.Connection) -> dict[str, list[Any]]:
         "nameStartsWith": [me["last_name"][:2], "zz"],
         "gender": [me["gender"], "X"],
         "ethnicity": [me["ethnicity"]],
+        # Values of rows whose access is already decided (the record's and the audit's own).
+        "fieldClass": ["contact", "demographic"],
+        "from": ["2020-01-01T00:00:00Z"],
+        "to": ["2100-01-01T00:00:00Z"],
+        "action": ["record_mark", "assign_role"],
+        "targetType": ["Student", "Mark"],
     }
 
 
@@ -467,6 +473,8 @@ _ID_TYPES = {
     "schoolId": "School",
     "studentId": "Student",
     "viewerId": "StaffMember",
+    "actorId": "StaffMember",
+    "targetId": "Student",
 }
 
 
@@ -692,6 +700,11 @@ class Checker:
             assert rows == [] or any(r in REPORT_ROLES for r, _ in o.roles), where
             for row in rows:
                 assert self.rows["saved_report"][_pk(row["id"])] == o.district_id, where
+        elif target == "Query.auditEvents":
+            # The district's write audit: its district administrators only.
+            assert rows == [] or ("district_admin", None) in o.roles, where
+            for row in rows:
+                assert self.rows["audit_event"][_pk(row["id"])] == o.district_id, where
         else:
             reveal = REVEALS[target]
             assert reveal in (VALUE, PAYLOAD, AGGREGATE, PAGE, CURSOR), (
@@ -721,6 +734,10 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         "saved_report": {
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM saved_report")
+        },
+        "audit_event": {
+            r["id"]: r["district_id"]
+            for r in await db.fetch("SELECT id, district_id FROM audit_event")
         },
     }
 
@@ -922,7 +939,18 @@ async def _check_filters(
 def test_the_probes_cover_every_filter() -> None:
     """Each filter (but page sizes, cursors and aggregates) is tried, so each can fail."""
     found = {k: ["x"] for k in ("Class", "School", "Student", "StaffMember")} | {
-        k: [1] for k in ("gradeLevel", "nameStartsWith", "gender", "ethnicity")
+        k: [1]
+        for k in (
+            "gradeLevel",
+            "nameStartsWith",
+            "gender",
+            "ethnicity",
+            "fieldClass",
+            "from",
+            "to",
+            "action",
+            "targetType",
+        )
     }
     probed = {coordinate for coordinate, *_ in _filter_probes(found)}
     filters, _ = discover()

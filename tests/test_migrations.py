@@ -30,13 +30,13 @@ CORE_TABLES = {
 
 
 @pytest.fixture
-async def empty_database_url(database_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the test server, dropped after the test."""
+async def empty_database_url(admin_database_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server (a superuser's URL), dropped after the test."""
     name = f"sg_migrations_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(with_database(database_url, "postgres")))
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(admin_database_url, "postgres")))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(database_url, name)
+        yield with_database(admin_database_url, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -122,10 +122,10 @@ async def test_the_append_only_migration_steps_down_and_up(empty_database_url):
     assert not (await _state(url))[2] & {"disclosure_no_update_delete", "disclosure_no_truncate"}
 
 
-async def test_upgrade_is_idempotent(database_url):
-    before = await _state(database_url)
-    await _upgrade(database_url)
-    assert await _state(database_url) == before
+async def test_upgrade_is_idempotent(owner_database_url):
+    before = await _state(owner_database_url)
+    await _upgrade(owner_database_url)
+    assert await _state(owner_database_url) == before
 
 
 @pytest.mark.parametrize(

@@ -173,10 +173,10 @@ TINY = {("Alder High", 9): 6, ("Alder High", 10): 7, ("Alder High", 11): 9,
 
 
 @pytest.fixture(scope="module")
-async def tiny(database_url: str) -> AsyncIterator[dict[str, Any]]:
+async def tiny(admin_database_url: str) -> AsyncIterator[dict[str, Any]]:
     """A third district with two schools, 44 students, a reporting account and a coordinator
     of Alder High; removed afterwards."""
-    db = await asyncpg.connect(asyncpg_dsn(database_url))
+    db = await asyncpg.connect(asyncpg_dsn(admin_database_url))
     district = await db.fetchval(
         "INSERT INTO district (name, min_cell_size) VALUES ('Tiny Test District', 5) RETURNING id"
     )

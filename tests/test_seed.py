@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from argon2 import PasswordHasher
 
 from app import migrate
 from app.database import asyncpg_dsn, with_database
+from app.encryption import ENCRYPTED
 from app.models import Role
 from app.seed import (
     DEMO_ACCOUNTS,
@@ -34,6 +36,7 @@ from app.seed import (
     SeedSummary,
     seed,
 )
+from tests.test_encryption import stored_keyring
 
 TODAY = date(2026, 2, 10)  # mid spring term
 STUDENTS = 300
@@ -108,15 +111,31 @@ async def schema_of(connection: asyncpg.Connection) -> dict[str, list[tuple[Any,
 
 
 async def digests(connection: asyncpg.Connection) -> dict[str, tuple[int, str]]:
-    """Per seeded table: row count and an md5 of all its rows in id order."""
+    """Per seeded table: row count and an md5 of all its rows in id order (encrypted columns
+    by their plain text: their ciphertexts differ from database to database)."""
     found = {}
     for table in TABLES:
+        if table in ENCRYPTED:
+            found[table] = await _plain_digest(connection, table)
+            continue
         row = await connection.fetchrow(
             f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), ''))"
             f' FROM "{table}" t'
         )
         found[table] = (row[0], row[1])
     return found
+
+
+async def _plain_digest(connection: asyncpg.Connection, table: str) -> tuple[int, str]:
+    rows = await connection.fetch(f'SELECT * FROM "{table}" ORDER BY id')
+    digest = hashlib.md5(usedforsecurity=False)
+    ring = await stored_keyring(connection) if rows else None
+    for row in rows:
+        values = dict(row)
+        for column in ENCRYPTED[table]:
+            values[column] = ring.decrypt(table, column, row["id"], values[column])  # type: ignore[union-attr]
+        digest.update(repr(sorted(values.items())).encode())
+    return len(rows), digest.hexdigest()
 
 
 async def snapshot(connection: asyncpg.Connection) -> dict[str, Any]:
@@ -140,9 +159,9 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-async def seeded(database_url: str) -> AsyncIterator[Seeded]:
+async def seeded(admin_database_url: str) -> AsyncIterator[Seeded]:
     """A database of this module's own: migrated, then seeded with (STUDENTS, SEED, TODAY)."""
-    async with fresh_database(database_url) as url:
+    async with fresh_database(admin_database_url) as url:
         async with connect(url) as connection:
             before = await schema_of(connection)
         summary = await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)
@@ -330,16 +349,18 @@ async def test_seed_leaves_every_index_constraint_and_trigger_as_migrated(seeded
     assert await schema_of(seeded_db) == seeded.schema_before
 
 
-async def test_same_students_seed_and_today_give_identical_rows(seeded, seeded_db, database_url):
-    async with fresh_database(database_url) as url:
+async def test_same_students_seed_and_today_give_identical_rows(
+    seeded, seeded_db, admin_database_url
+):
+    async with fresh_database(admin_database_url) as url:
         summary = await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)
         async with connect(url) as again:
             assert await digests(again) == await digests(seeded_db)
     assert dict(summary.rows) == dict(seeded.summary.rows)
 
 
-async def test_another_seed_gives_other_rows(seeded_db, database_url):
-    async with fresh_database(database_url) as url:
+async def test_another_seed_gives_other_rows(seeded_db, admin_database_url):
+    async with fresh_database(admin_database_url) as url:
         await seed(url, students=STUDENTS, seed=SEED + 1, progress=False, today=TODAY)
         async with connect(url) as other:
             theirs = await digests(other)
@@ -388,8 +409,8 @@ async def test_seeding_a_seeded_database_raises_and_writes_nothing(seeded, seede
     assert gc.isenabled()
 
 
-async def test_seeding_an_unmigrated_database_raises(database_url):
-    async with fresh_database(database_url, migrated=False) as url:
+async def test_seeding_an_unmigrated_database_raises(admin_database_url):
+    async with fresh_database(admin_database_url, migrated=False) as url:
         with pytest.raises(SeedError, match="migrate"):
             await seed(url, students=STUDENTS, progress=False, today=TODAY)
 
@@ -399,7 +420,7 @@ async def test_too_few_students_are_refused(seeded):
         await seed(seeded.url, students=MIN_STUDENTS - 1, progress=False, today=TODAY)
 
 
-async def test_a_failing_load_rolls_back_everything(database_url, monkeypatch):
+async def test_a_failing_load_rolls_back_everything(admin_database_url, monkeypatch):
     """An error in the middle of the load (here: in the row generator) leaves the database as
     migrated: no rows, every index and foreign key still there."""
     from app import seed as seed_module
@@ -409,7 +430,7 @@ async def test_a_failing_load_rolls_back_everything(database_url, monkeypatch):
         yield  # pragma: no cover
 
     monkeypatch.setattr(seed_module._Generator, "_portfolio_rows", broken)
-    async with fresh_database(database_url) as url, connect(url) as connection:
+    async with fresh_database(admin_database_url) as url, connect(url) as connection:
         before = await snapshot(connection)
         with pytest.raises(RuntimeError, match="generator failed"):
             await seed(url, students=STUDENTS, seed=SEED, progress=False, today=TODAY)

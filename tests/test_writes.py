@@ -11,6 +11,7 @@ import pytest
 
 from schema.relay import to_global_id
 from tests.helpers import GraphQLResponse
+from tests.test_encryption import plain
 from tests.test_policy import _TAUGHT_BY, _pick, _student_of, _user_id, sid
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
@@ -54,10 +55,10 @@ async def test_teacher_records_a_mark_for_their_class(gql: Gql, db: asyncpg.Conn
     assert payload["userErrors"] == []
     assert payload["mark"]["letter"] == "B"
     stored = await db.fetchrow(
-        "SELECT score, comment FROM mark WHERE student_id = $1 AND class_id = $2", pupil, klass
+        "SELECT id, score FROM mark WHERE student_id = $1 AND class_id = $2", pupil, klass
     )
     assert float(stored["score"]) == 87.5
-    assert stored["comment"] == "Strong quiz"
+    assert await plain(db, "mark", "comment", stored["id"]) == "Strong quiz"
     assert await _audits(db, "record_mark") == before + 1
 
 

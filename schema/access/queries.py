@@ -3,15 +3,16 @@ district-wide `Query.disclosures`."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import text
 from sqlalchemy.engine import Row
 
-from app import reads
+from app import investigation, reads
 from app.models import Role
-from app.policy import WRITE_OBJECTS, CompiledPolicy, pairs_of
+from app.policy import FIELD_CLASSES, WRITE_OBJECTS, CompiledPolicy, pairs_of
 from app.relations import Viewer, load_viewer
 from schema import reveals
 from schema.access.types import (
@@ -166,8 +167,10 @@ class AccessQuery:
         return [LegitimateInterestGrant.from_row(r) for r in rows]
 
     @strawberry.field(
-        description="For district administrators: the district's record of disclosures, newest "
-        "first, optionally of one student or one reader."
+        description="For administrators: the record of disclosures of the students they "
+        "administer (the district's for a district administrator, their schools' for a school "
+        "administrator), newest first. Filter by student, by reader (`viewerId`), by time "
+        "(`from` inclusive, `to` exclusive) and by field class; every filter narrows."
     )
     async def disclosures(
         self,
@@ -176,37 +179,69 @@ class AccessQuery:
         after: str | None = None,
         student_id: strawberry.ID | None = None,
         viewer_id: strawberry.ID | None = None,
+        from_: Annotated[datetime.datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime.datetime | None = None,
+        field_class: str | None = None,
     ) -> Connection[Disclosure]:
         context = info.context
         viewer = await context.require_viewer()
-        if await _admin_schools(context) is not None:
-            raise Forbidden("only district administrators read the district's record")
+        await _admin_schools(context)
         size = page_size(first, context.settings.max_page_size)
         cursors = Cursors.of(context, "disclosures", "NEWEST", viewer)
-        key = cursors.open(after, len(reads.DISCLOSURE_ORDER.columns))
-        student_pk = from_global_id(student_id, "Student")[1] if student_id else None
-        viewer_pk = user_pk(viewer_id) if viewer_id else None
-        for name, value in (("studentId", student_pk), ("viewerId", viewer_pk)):
+        key = cursors.open(after, len(investigation.DISCLOSURE_ORDER.columns))
+        since, until = time_range(from_, to)
+        flt = investigation.DisclosureFilter(
+            student_id=from_global_id(student_id, "Student")[1] if student_id else None,
+            viewer_id=user_pk(viewer_id) if viewer_id else None,
+            since=since,
+            until=until,
+            field_class=_field_class(field_class),
+        )
+        for name, value in (("studentId", flt.student_id), ("viewerId", flt.viewer_id)):
             if value is not None:
                 reveals.require_filter(context, f"Query.disclosures({name})")
         # Each row is an entry of a student's record: only those the viewer may read.
         scope, _ = reveals.scope_for(context, viewer, "Query.disclosures")
         async with context.db() as connection:
-            rows = await reads.list_disclosures(
-                connection=connection,
-                scope=scope,
-                student_id=student_pk,
-                viewer_id=viewer_pk,
-                first=size,
-                after=key,
+            rows = await investigation.list_disclosures(
+                connection=connection, scope=scope, flt=flt, first=size, after=key
             )
-        items = [Disclosure.from_row(r) for r in rows]
+
+        async def count() -> int:
+            async with context.db() as connection:
+                return await investigation.count_disclosures(
+                    connection=connection, scope=scope, flt=flt
+                )
+
         return build_connection(
-            items,
+            [Disclosure.from_row(r) for r in rows],
             first=size,
             after=key,
             cursor=lambda d: cursors.seal((from_global_id(d.id)[1],)),
+            count=count,
         )
+
+
+def time_range(
+    since: datetime.datetime | None, until: datetime.datetime | None
+) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """`from` and `to` as aware times (UTC when no zone is given); an empty range is bad input."""
+    since, until = (
+        t.replace(tzinfo=datetime.UTC) if t is not None and t.tzinfo is None else t
+        for t in (since, until)
+    )
+    if since is not None and until is not None and until <= since:
+        raise BadInput("`to` must be after `from`", argument="to")
+    return since, until
+
+
+def _field_class(name: str | None) -> str | None:
+    if name is not None and name not in FIELD_CLASSES:
+        raise BadInput(
+            f"{name!r} is not a field class; one of {', '.join(FIELD_CLASSES)}",
+            argument="fieldClass",
+        )
+    return name
 
 
 def user_pk(global_id: str) -> int:

@@ -331,6 +331,10 @@ class ReadinessIndicator(Node):
 @strawberry.type(description="One entry of a student's record of disclosures.")
 class Disclosure(Node):
     viewer_user_id: strawberry.Private[int]
+    student_pk: strawberry.Private[int]
+    student_id: strawberry.ID = strawberry.field(
+        description="The student whose record was read; present whatever the viewer may read."
+    )
     basis: str
     grant_id: strawberry.ID | None
     purpose: str | None
@@ -343,6 +347,8 @@ class Disclosure(Node):
         return cls(
             id=to_global_id("Disclosure", row.id),
             viewer_user_id=row.viewer_user_id,
+            student_pk=row.student_id,
+            student_id=to_global_id("Student", row.student_id),
             basis=row.basis,
             grant_id=to_global_id("LegitimateInterestGrant", row.grant_id)
             if row.grant_id
@@ -357,3 +363,21 @@ class Disclosure(Node):
     async def viewer_name(self, info: Info) -> str | None:
         user = await info.context.loaders.user.load(self.viewer_user_id)
         return f"{user.first_name} {user.last_name}" if user else None
+
+    @strawberry.field(
+        description="The student whose record was read, as the viewer may see them (the policy "
+        "decides each field, and reads of recorded field classes are themselves recorded)."
+    )
+    async def student(self, info: Info) -> Student | None:
+        row = await info.context.loaders.student.load(self.student_pk)
+        return Student.from_row(info.context, row) if row else None
+
+    @strawberry.field(
+        description="The student's display name, when the viewer may read it (directory)."
+    )
+    async def student_name(self, info: Info) -> str | None:
+        student = await self.student(info)
+        if student is None or not student._show(info, "displayName"):
+            return None
+        row = student.row
+        return f"{row.preferred_name or row.first_name} {row.last_name[:1]}."

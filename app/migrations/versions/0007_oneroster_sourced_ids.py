@@ -7,7 +7,7 @@ demographics have no known date of birth or grade; classes keep OneRoster's `cla
 periods; a teaching assignment says whether its teacher is the primary one.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,58 @@
+"""An entry of the write audit, as administrators read it."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry.scalars import JSON
+
+from schema.context import Info
+from schema.relay import Node, to_global_id
+
+
+@strawberry.type(description="One write (or report run): who did what to which object, when.")
+class AuditEvent(Node):
+    actor_user_id: strawberry.Private[int | None]
+    action: str
+    target_type: str | None
+    target_id: strawberry.ID | None = strawberry.field(
+        description="`targetType` and the key as a global id (a `node` id for node types)."
+    )
+    details: JSON = strawberry.field(
+        description="What changed; `before` and `after` where the write recorded them."
+    )
+    request_id: str | None
+    at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> AuditEvent:
+        return cls(
+            id=to_global_id("AuditEvent", row.id),
+            actor_user_id=row.actor_user_id,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=to_global_id(row.target_type, row.target_id)
+            if row.target_type and row.target_id is not None
+            else None,
+            details=row.details,
+            request_id=row.request_id,
+            at=row.at,
+        )
+
+    @strawberry.field(description="The acting user's login name; null for the system.")
+    async def actor_username(self, info: Info) -> str | None:
+        user = await self._actor(info)
+        return user.username if user else None
+
+    @strawberry.field(description="The acting user's name; null for the system.")
+    async def actor_name(self, info: Info) -> str | None:
+        user = await self._actor(info)
+        return f"{user.first_name} {user.last_name}" if user else None
+
+    async def _actor(self, info: Info) -> Row[Any] | None:
+        if self.actor_user_id is None:
+            return None
+        return await info.context.loaders.user.load(self.actor_user_id)
