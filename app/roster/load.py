@@ -3,8 +3,9 @@
 Rows are streamed from the files into temporary staging tables with COPY, in batches, so memory
 does not grow with the files. Checks across rows (duplicates, references) and every write are
 then one SQL statement per entity over the whole set. Each table is written in ONE place
-(`_upsert` with that table's column list): a step that must see every stored value (encryption
-of a column, say) goes there.
+(`_upsert` with that table's column list): a step that must see every stored value goes there.
+That is where the columns of `app.encryption.ENCRYPTED` are encrypted (`_seal`): each row's id
+is found (or taken from the table's sequence) first, since a value's associated data binds it.
 
 Matching is by `(district_id, sourced_id)`; a bulk file ends what it no longer lists, a delta
 file ends what it marks `tobedeleted`. "Ended" means: an enrollment, a teaching assignment or a
@@ -20,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from app.encryption import ENCRYPTED, KEYS_SQL, DecryptionFailed, Keyring, MasterKey, data_keys
 from app.roster import mapping
 from app.roster.manifest import BULK, DELTA
 from app.roster.messages import ERROR, WARNING, Messages
@@ -98,6 +100,7 @@ class Loader:
         self.counts: dict[str, Counter[str]] = {}
         self.rows = rows if rows is not None else Counter()  # rows read per file
         self.on_step = on_step or (lambda _: None)
+        self._ring: Keyring | None = None
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -165,6 +168,11 @@ class Loader:
         only when a row is made (SQL expressions over `src`).
         """
         insert_only = insert_only or {}
+        sealed = [c for c in columns if c in ENCRYPTED.get(table, ())]
+        if sealed:
+            source = await self._seal(table, source, sealed, args)
+            insert_only = {"id": "src.id", **insert_only}
+            args = ()
         sets = ", ".join(f"{c} = src.{c}" for c in columns)
         differs = f"({', '.join('t.' + c for c in columns)}) IS DISTINCT FROM" + (
             f" ({', '.join('src.' + c for c in columns)})"
@@ -204,6 +212,80 @@ class Loader:
             # The planner must know of the rows just written: the next steps join them, and
             # with the statistics of an empty table it would scan them once per row.
             await self.c.execute(f"ANALYZE {table}")
+
+    async def _keyring(self) -> Keyring:
+        """The database's data keys; the newest encrypts (read once per import)."""
+        if self._ring is None:
+            keys = data_keys(await self.c.fetch(KEYS_SQL))
+            self._ring = Keyring.unwrap(MasterKey.from_settings(), keys)
+        return self._ring
+
+    async def _seal(self, table: str, source: str, sealed: list[str], args: tuple[Any, ...]) -> str:
+        """`source` with its `sealed` columns encrypted for their rows, and each row's `id`.
+
+        A stored row keeps its id; new rows take theirs from the table's sequence, in one
+        statement. A value equal to the stored one (compared as plain text, after decrypting)
+        keeps the stored ciphertext, so an unchanged row stays unchanged for `_upsert` although
+        every encryption draws a fresh nonce. Rows are read, encrypted and copied in batches.
+        """
+        plain, cipher = f"roster_plain_{table}", f"roster_sealed_{table}"
+        await self.c.execute(f"DROP TABLE IF EXISTS {plain}, {cipher}")
+        await self.c.execute(f"CREATE TEMP TABLE {plain} ON COMMIT DROP AS {source}", self.d, *args)
+        await self.c.execute(f"CREATE INDEX ON {plain} (sourced_id)")
+        await self.c.execute(
+            f"CREATE TEMP TABLE {cipher} (sourced_id text PRIMARY KEY, id bigint NOT NULL,"
+            f" {', '.join(f'{c} bytea' for c in sealed)}) ON COMMIT DROP"
+        )
+        stored = "t.district_id = $1 AND t.sourced_id = p.sourced_id"
+        new = await self.c.fetchval(
+            f"SELECT count(*) FROM {plain} p WHERE NOT EXISTS (SELECT 1 FROM {table} t"
+            f" WHERE {stored})",
+            self.d,
+        )
+        fresh = [
+            int(r[0])
+            for r in await self.c.fetch(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+                " FROM generate_series(1, $1)",
+                new,
+            )
+        ]
+        ring = await self._keyring()
+        query = (
+            f"SELECT p.sourced_id, t.id, {', '.join(f'p.{c}' for c in sealed)},"
+            f" {', '.join(f't.{c}' for c in sealed)}"
+            f" FROM {plain} p LEFT JOIN {table} t ON {stored}"
+        )
+        width = len(sealed)
+        batch: list[tuple[Any, ...]] = []
+        async for row in self.c.cursor(query, self.d, prefetch=BATCH):
+            row_id = row[1] if row[1] is not None else fresh.pop()
+            values: list[Any] = [row[0], row_id]
+            for n, column in enumerate(sealed):
+                value, old = row[2 + n], row[2 + width + n]
+                values.append(
+                    old
+                    if old is not None and _decrypts_to(ring, table, column, row_id, old, value)
+                    else ring.encrypt(table, column, row_id, value)
+                )
+            batch.append(tuple(values))
+            if len(batch) >= BATCH:
+                await self.c.copy_records_to_table(cipher, records=batch)
+                batch = []
+        if batch:
+            await self.c.copy_records_to_table(cipher, records=batch)
+        await self.c.execute(f"ANALYZE {cipher}")
+        columns = ", ".join(f"c.{name}" if name in sealed else f"p.{name}"
+                            for name in await self._columns(plain))  # fmt: skip
+        return f"SELECT {columns}, c.id FROM {plain} p JOIN {cipher} c USING (sourced_id)"
+
+    async def _columns(self, table: str) -> list[str]:
+        rows = await self.c.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+            " AND NOT attisdropped ORDER BY attnum",
+            table,
+        )
+        return [r[0] for r in rows]
 
     async def _drop_foreign_keys(self, table: str) -> list[tuple[str, str]]:
         keys = await self.c.fetch(
@@ -719,3 +801,13 @@ class Loader:
                 f"SELECT sid FROM stg_enrollment WHERE NOT deleted AND role IN {roles}",
                 "SELECT sid FROM stg_enrollment WHERE deleted",
             )
+
+
+def _decrypts_to(
+    ring: Keyring, table: str, column: str, row_id: int, blob: bytes, value: str | None
+) -> bool:
+    """Whether the stored `blob` holds `value` (a value that no longer decrypts does not)."""
+    try:
+        return ring.decrypt(table, column, row_id, blob) == value
+    except DecryptionFailed:
+        return False
