@@ -40,9 +40,9 @@ async def _ring(db: asyncpg.Connection) -> Keyring:
 
 
 async def test_imported_contact_details_are_stored_encrypted_for_their_row(
-    database_url, db, tmp_path, tag, gql
+    owner_database_url, db, tmp_path, tag, gql
 ):
-    report = await import_roster(database_url, _write(tmp_path / "set", _with_contacts(tag)))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", _with_contacts(tag)))
     assert report.ok, report.lines()
     ring = await _ring(db)
     expected = {
@@ -77,14 +77,14 @@ async def test_imported_contact_details_are_stored_encrypted_for_their_row(
 
 
 async def test_a_reimport_of_encrypted_values_changes_nothing_and_an_edit_one_row(
-    database_url, db, tmp_path, tag
+    owner_database_url, db, tmp_path, tag
 ):
     files = _with_contacts(tag)
     folder = _write(tmp_path / "set", files)
-    first = await import_roster(database_url, folder)
+    first = await import_roster(owner_database_url, folder)
     assert first.ok, first.lines()
     stored = await db.fetchval("SELECT email FROM student WHERE sourced_id = $1", f"{tag}-u4")
-    again = await import_roster(database_url, folder)
+    again = await import_roster(owner_database_url, folder)
     assert again.ok
     for entity, counts in again.totals().items():
         assert counts["inserted"] == 0 and counts["updated"] == 0, entity
@@ -94,7 +94,7 @@ async def test_a_reimport_of_encrypted_values_changes_nothing_and_an_edit_one_ro
     )
     files["users.csv"] = files["users.csv"].replace("555-0101", "555-0102")
     _write(folder, files)
-    edited = await import_roster(database_url, folder)
+    edited = await import_roster(owner_database_url, folder)
     totals = edited.totals()
     # Ann's phone is on her account and on her student record.
     assert totals["students"]["updated"] == 1 and totals["users"]["updated"] == 1

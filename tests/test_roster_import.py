@@ -1,5 +1,6 @@
-"""OneRoster import: hand-written 1.1 and 1.2 sets, idempotence, all-or-nothing, deltas,
-the public sample sets, and what an imported teacher sees over HTTP."""
+"""OneRoster import (as the database owner, like `import-oneroster`): hand-written 1.1 and 1.2
+sets, idempotence, all-or-nothing, deltas, the public sample sets, and what an imported teacher
+sees over HTTP."""
 
 # ruff: noqa: E501 - the CSV fixtures are written line for line as the files are
 
@@ -14,7 +15,8 @@ import asyncpg
 import pytest
 
 from app import migrate
-from app.database import asyncpg_dsn, with_database
+from app.database import asyncpg_dsn, setup_roles, with_database
+from app.roles import OWNER_ROLE, with_user
 from app.roster.importer import import_roster
 
 SAMPLES = Path("/work/shared/oneroster-samples")
@@ -111,9 +113,9 @@ def tag() -> str:
     return "r" + uuid.uuid4().hex[:8]
 
 
-async def test_a_11_set_imports_every_mapping_rule(database_url, db, tmp_path, tag):
+async def test_a_11_set_imports_every_mapping_rule(owner_database_url, db, tmp_path, tag):
     folder = _write(tmp_path / "set", _set_11(tag), crlf=True, bom=True)
-    report = await import_roster(database_url, folder)
+    report = await import_roster(owner_database_url, folder)
     assert report.ok, report.lines()
     district_id = report.district_id
     assert await db.fetchval("SELECT name FROM district WHERE id = $1", district_id) == (
@@ -182,9 +184,9 @@ async def test_a_11_set_imports_every_mapping_rule(database_url, db, tmp_path, t
 
 
 async def test_a_guardian_sees_their_imported_children_even_without_a_birth_date(
-    database_url, tmp_path, tag, gql
+    owner_database_url, tmp_path, tag, gql
 ):
-    report = await import_roster(database_url, _write(tmp_path / "set", _set_11(tag)))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", _set_11(tag)))
     assert report.ok, report.lines()
     seen = await gql(STUDENTS_QUERY, as_user=f"{tag}.parent")
     # Cy has no demographics: an unknown age counts as a minor's, so the parent keeps access.
@@ -196,32 +198,32 @@ async def test_a_guardian_sees_their_imported_children_even_without_a_birth_date
 
 
 async def test_the_same_set_twice_changes_nothing_and_an_edit_changes_one_row(
-    database_url, tmp_path, tag
+    owner_database_url, tmp_path, tag
 ):
     files = _set_11(tag)
     folder = _write(tmp_path / "set", files)
-    first = await import_roster(database_url, folder)
+    first = await import_roster(owner_database_url, folder)
     assert first.ok, first.lines()
-    again = await import_roster(database_url, folder)
+    again = await import_roster(owner_database_url, folder)
     assert again.ok
     for entity, counts in again.totals().items():
         assert counts["inserted"] == 0 and counts["updated"] == 0, entity
     files["users.csv"] = files["users.csv"].replace("Bob,Student", "Robert,Student")
     _write(folder, files)
-    edited = await import_roster(database_url, folder)
+    edited = await import_roster(owner_database_url, folder)
     totals = edited.totals()
     assert totals["students"]["updated"] == 1 and totals["users"]["updated"] == 1
     assert sum(c["updated"] + c["inserted"] for c in totals.values()) == 2
 
 
 async def test_a_bad_row_in_the_last_file_leaves_the_database_untouched(
-    database_url, db, tmp_path, tag
+    owner_database_url, db, tmp_path, tag
 ):
     files = _set_11(tag)
     files["enrollments.csv"] += f"{tag}-e9,,,{tag}-k1,{tag}-s1,{tag}-nobody,student,,,\n"
     before = await db.fetchval("SELECT count(*) FROM app_user")
     districts = await db.fetchval("SELECT count(*) FROM district")
-    report = await import_roster(database_url, _write(tmp_path / "set", files))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", files))
     assert not report.ok
     assert _errors(report) == [f"enrollments.csv:7: userSourcedId: no such user: '{tag}-nobody'"]
     assert await db.fetchval("SELECT count(*) FROM app_user") == before
@@ -238,21 +240,23 @@ async def test_a_bad_row_in_the_last_file_leaves_the_database_untouched(
         ("orgs.csv", lambda t: t.replace(",school,ELM", ",campus,ELM"), "orgs.csv:4: type: 'campus' is not one of"),
     ],
 )  # fmt: skip
-async def test_one_malformed_set_per_error_class(database_url, tmp_path, tag, file, edit, expected):
+async def test_one_malformed_set_per_error_class(
+    owner_database_url, tmp_path, tag, file, edit, expected
+):
     files = _set_11(tag)
     files[file] = edit(files[file])
-    report = await import_roster(database_url, _write(tmp_path / "set", files))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", files))
     assert not report.ok
     assert any(str(m).startswith(expected) for m in report.messages.shown), report.lines()
 
 
 async def test_strict_turns_warnings_into_errors_and_dry_run_writes_nothing(
-    database_url, db, tmp_path, tag
+    owner_database_url, db, tmp_path, tag
 ):
     folder = _write(tmp_path / "set", _set_11(tag))
-    strict = await import_roster(database_url, folder, strict=True)
+    strict = await import_roster(owner_database_url, folder, strict=True)
     assert not strict.ok and strict.messages.warnings_total == 0
-    dry = await import_roster(database_url, folder, dry_run=True)
+    dry = await import_roster(owner_database_url, folder, dry_run=True)
     assert dry.ok and dry.totals()["students"]["inserted"] == 3
     assert (
         await db.fetchval("SELECT count(*) FROM district WHERE name = $1", f"{tag} District") == 0
@@ -260,9 +264,9 @@ async def test_strict_turns_warnings_into_errors_and_dry_run_writes_nothing(
 
 
 async def test_after_import_a_teacher_sees_exactly_their_students_and_a_delta_ends_one(
-    database_url, db, tmp_path, tag, gql
+    owner_database_url, db, tmp_path, tag, gql
 ):
-    report = await import_roster(database_url, _write(tmp_path / "bulk", _set_11(tag)))
+    report = await import_roster(owner_database_url, _write(tmp_path / "bulk", _set_11(tag)))
     assert report.ok, report.lines()
     seen = await gql(STUDENTS_QUERY, as_user=f"{tag}.teacher")
     names = sorted(e["node"]["firstName"] for e in seen.data["students"]["edges"])
@@ -275,7 +279,7 @@ async def test_after_import_a_teacher_sees_exactly_their_students_and_a_delta_en
         f"{tag}-e4,tobedeleted,2026-01-02T00:00:00Z,{tag}-k1,{tag}-s1,{tag}-u5,student,,,\n",
     }
     ended = await import_roster(
-        database_url, _write(tmp_path / "delta", delta), district=str(report.district_id)
+        owner_database_url, _write(tmp_path / "delta", delta), district=str(report.district_id)
     )
     assert ended.ok, ended.lines()
     assert ended.totals()["enrollments"]["ended"] == 1
@@ -283,15 +287,15 @@ async def test_after_import_a_teacher_sees_exactly_their_students_and_a_delta_en
     assert [e["node"]["firstName"] for e in seen.data["students"]["edges"]] == ["Ann"]
 
 
-async def test_a_bulk_file_ends_what_it_no_longer_lists(database_url, db, tmp_path, tag):
+async def test_a_bulk_file_ends_what_it_no_longer_lists(owner_database_url, db, tmp_path, tag):
     files = _set_11(tag)
     folder = _write(tmp_path / "set", files)
-    first = await import_roster(database_url, folder)
+    first = await import_roster(owner_database_url, folder)
     files["enrollments.csv"] = "\n".join(
         line for line in files["enrollments.csv"].splitlines() if f"{tag}-e5" not in line
     )
     _write(folder, files)
-    second = await import_roster(database_url, folder)
+    second = await import_roster(owner_database_url, folder)
     assert second.totals()["enrollments"]["ended"] == 1
     ends = await db.fetchval(
         "SELECT ends_on FROM enrollment WHERE district_id = $1 AND sourced_id = $2",
@@ -301,7 +305,7 @@ async def test_a_bulk_file_ends_what_it_no_longer_lists(database_url, db, tmp_pa
     assert ends < TODAY
 
 
-async def test_a_12_set_with_roles_file_imports(database_url, db, tmp_path, tag):
+async def test_a_12_set_with_roles_file_imports(owner_database_url, db, tmp_path, tag):
     files = _set_11(tag)
     files["manifest.csv"] = (
         files["manifest.csv"].replace("oneroster.version,1.1", "oneroster.version,1.2")
@@ -324,7 +328,7 @@ async def test_a_12_set_with_roles_file_imports(database_url, db, tmp_path, tag)
         roles.append(",".join([c[0] + "-r", "", "", c[0], "primary", role, "", "", c[4]]))
     files["users.csv"] = "\n".join(rows)
     files["roles.csv"] = "\n".join(roles)
-    report = await import_roster(database_url, _write(tmp_path / "set", files))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", files))
     assert report.ok, report.lines()
     assert report.version == "1.2"
     rows_in = await _district_rows(db, report.district_id)
@@ -340,12 +344,13 @@ async def test_a_12_set_with_roles_file_imports(database_url, db, tmp_path, tag)
 
 
 @pytest.fixture
-async def empty_url(database_url: str):
+async def empty_url(admin_database_url: str):
+    """A new, migrated database as its owner (who runs `import-oneroster`)."""
     name = f"sg_roster_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(with_database(database_url, "postgres")))
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(admin_database_url, "postgres")))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = with_database(database_url, name)
+        await setup_roles(with_database(admin_database_url, name))
+        url = with_user(with_database(admin_database_url, name), OWNER_ROLE)
         await asyncio.to_thread(migrate.upgrade, url)
         yield url
     finally:
@@ -370,7 +375,7 @@ async def test_each_public_sample_set_imports_twice_the_same(empty_url, sample):
 
 
 async def test_an_import_into_the_demo_district_leaves_its_people_as_they_were(
-    database_url, db, tmp_path, tag, gql
+    owner_database_url, db, tmp_path, tag, gql
 ):
     demo = await db.fetchval("SELECT district_id FROM app_user WHERE username = 'teacher'")
     before = await gql("{ students(first: 1) { totalCount } }", as_user="teacher")
@@ -378,7 +383,9 @@ async def test_an_import_into_the_demo_district_leaves_its_people_as_they_were(
     # Into an existing district: its org row must not rename it.
     files["orgs.csv"] = files["orgs.csv"].replace(f"{tag}-d,{tag} District,district,,,,,v\n", "")
     files["orgs.csv"] = files["orgs.csv"].replace(f",{tag}-d,", ",,")
-    report = await import_roster(database_url, _write(tmp_path / "set", files), district=str(demo))
+    report = await import_roster(
+        owner_database_url, _write(tmp_path / "set", files), district=str(demo)
+    )
     assert report.ok, report.lines()
     assert report.district_id == demo
     seen = await gql(STUDENTS_QUERY, as_user=f"{tag}.teacher")
@@ -392,9 +399,9 @@ async def test_an_import_into_the_demo_district_leaves_its_people_as_they_were(
 
 
 async def test_an_imported_student_without_a_birth_date_is_protected_as_a_child(
-    database_url, tmp_path, tag, gql
+    owner_database_url, tmp_path, tag, gql
 ):
-    report = await import_roster(database_url, _write(tmp_path / "set", _set_11(tag)))
+    report = await import_roster(owner_database_url, _write(tmp_path / "set", _set_11(tag)))
     assert report.ok, report.lines()
     response = await gql(
         "mutation ($input: AddPortfolioItemInput!) {"
