@@ -232,6 +232,7 @@ class Loader:
         await self.c.execute(f"DROP TABLE IF EXISTS {plain}, {cipher}")
         await self.c.execute(f"CREATE TEMP TABLE {plain} ON COMMIT DROP AS {source}", self.d, *args)
         await self.c.execute(f"CREATE INDEX ON {plain} (sourced_id)")
+        await self.c.execute(f"ANALYZE {plain}")  # a temporary table has no statistics of its own
         await self.c.execute(
             f"CREATE TEMP TABLE {cipher} (sourced_id text PRIMARY KEY, id bigint NOT NULL,"
             f" {', '.join(f'{c} bytea' for c in sealed)}) ON COMMIT DROP"
