@@ -3,7 +3,8 @@
 Every command finds the database the same way as the server: `DATABASE_URL`, or this checkout's
 embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise). Commands that
 read or append (`token`, `audit`, `policy reload`) log in as the application role, like the server;
-`migrate` and `seed` as the owner (`SCHOOLGRAPH_MIGRATE_URL` with `DATABASE_URL`).
+`migrate`, `seed` and `import-oneroster` as the owner (`SCHOOLGRAPH_MIGRATE_URL` with
+`DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -234,6 +236,61 @@ def token(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+
+
+@cli.command("import-oneroster")
+def import_oneroster(
+    path: Path = typer.Argument(..., help="A OneRoster 1.1 or 1.2 CSV set: a .zip or a folder."),
+    district: str | None = typer.Option(
+        None, help="District id or name to load into (a new name makes a new district)."
+    ),
+    dry_run: bool = typer.Option(False, help="Check and count what would change; write nothing."),
+    strict: bool = typer.Option(False, help="Treat warnings as errors."),
+) -> None:
+    """Import a OneRoster CSV set, all or nothing (docs/oneroster.md)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from app.roster.importer import RosterImportError, import_roster
+    from app.roster.report import KINDS
+
+    url = _migrate_url()  # bulk writes and data keys: owner work, like the seed
+    with Progress(
+        TextColumn("{task.description:<22}"), BarColumn(), DownloadColumn(), console=console
+    ) as bars:
+
+        def on_file(file: str, size: int) -> Callable[[int], None]:
+            task = bars.add_task(file, total=size or None)
+            return lambda done: bars.update(task, completed=done)
+
+        try:
+            report = asyncio.run(
+                import_roster(
+                    url, path, district=district, dry_run=dry_run, strict=strict, progress=on_file
+                )
+            )
+        except RosterImportError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+    for line in report.lines():
+        console.print(line, style="red" if line.startswith("error") else "yellow", markup=False)
+    table = Table("entity", *KINDS)
+    for entity, counts in report.totals().items():
+        table.add_row(entity, *(f"{counts[kind]:,}" for kind in KINDS))
+    console.print(table)
+    verdict = (
+        "failed: nothing written"
+        if not report.ok
+        else "dry run: nothing written"
+        if dry_run
+        else "imported"
+    )
+    console.print(
+        f"OneRoster {report.version} into district {report.district_id}: {verdict};"
+        f" {report.messages.errors_total:,} errors, {report.messages.warnings_total:,} warnings,"
+        f" {report.elapsed:.1f} s"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @cli.command("demo-accounts")

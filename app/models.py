@@ -104,6 +104,8 @@ class District(SQLModel, table=True):
     name: str
     # Smallest cell a de-identified report may publish (SPEC §8).
     min_cell_size: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class School(SQLModel, table=True):
@@ -113,6 +115,8 @@ class School(SQLModel, table=True):
     name: str
     code: str
     level: str  # elementary, middle, high
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class Term(SQLModel, table=True):
@@ -122,6 +126,8 @@ class Term(SQLModel, table=True):
     name: str
     starts_on: date
     ends_on: date
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class User(SQLModel, table=True):
@@ -142,6 +148,8 @@ class User(SQLModel, table=True):
     locked_at: datetime | None = _tstz(nullable=True)
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     created_at: datetime | None = _tstz(default_now=True)
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -159,6 +167,8 @@ class RoleAssignment(SQLModel, table=True):
     school_id: int | None = _fk("school.id", nullable=True)
     granted_by: int | None = _fk("app_user.id", nullable=True)
     created_at: datetime | None = _tstz(default_now=True)
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class Student(SQLModel, table=True):
@@ -182,8 +192,9 @@ class Student(SQLModel, table=True):
     first_name: str
     last_name: str
     preferred_name: str | None = None
-    grade_level: int  # 0 is kindergarten, -1 pre-kindergarten
-    date_of_birth: date
+    # Null when an import carried no grade or no demographics (unknown, treated as a minor).
+    grade_level: int | None = None  # 0 is kindergarten, -1 pre-kindergarten
+    date_of_birth: date | None = None
     gender: str
     ethnicity: str
     email: bytes | None = _sealed()
@@ -191,6 +202,8 @@ class Student(SQLModel, table=True):
     enrollment_status: str = "active"
     directory_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     coppa_consent: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class GuardianLink(SQLModel, table=True):
@@ -205,6 +218,8 @@ class GuardianLink(SQLModel, table=True):
     data_access: bool = True
     starts_on: date
     ends_on: date | None = None
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class Class(SQLModel, table=True):
@@ -224,6 +239,9 @@ class Class(SQLModel, table=True):
         sa_type=pg.ARRAY(sa.SmallInteger),
     )
     visibility: str = ClassVisibility.PRIVATE.value
+    class_type: str | None = None  # OneRoster classType: homeroom, scheduled
+    periods: list[str] | None = Field(default=None, sa_type=pg.ARRAY(sa.Text))
+    sourced_id: str | None = None
 
 
 class TeachingAssignment(SQLModel, table=True):
@@ -234,6 +252,8 @@ class TeachingAssignment(SQLModel, table=True):
     staff_user_id: int = _fk("app_user.id", index=True)
     starts_on: date
     ends_on: date | None = None
+    is_primary: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    sourced_id: str | None = None
 
 
 class Enrollment(SQLModel, table=True):
@@ -244,6 +264,8 @@ class Enrollment(SQLModel, table=True):
     student_id: int = _fk("student.id", index=True)
     begins_on: date
     ends_on: date | None = None
+    # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
+    sourced_id: str | None = None
 
 
 class Mark(SQLModel, table=True):

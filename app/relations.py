@@ -59,7 +59,8 @@ SELECT
   ARRAY(
     SELECT gl.student_id FROM guardian_link gl JOIN student s ON s.id = gl.student_id
     WHERE gl.guardian_user_id = u.id AND gl.data_access AND {_ACTIVE_LINK}
-      AND (s.date_of_birth + interval '18 years' > CURRENT_DATE
+      -- An unknown birth date (an import without demographics) counts as a minor's.
+      AND (coalesce(s.date_of_birth + interval '18 years' > CURRENT_DATE, true)
            OR coalesce((SELECT c.granted FROM consent c
                         WHERE c.student_id = s.id AND c.kind = 'guardian_access'
                         ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1), false))

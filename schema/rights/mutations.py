@@ -70,7 +70,7 @@ class DataRequestPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _check_eligible(hit: int, born: datetime.date, obj: str) -> None:
+def _check_eligible(hit: int, born: datetime.date | None, obj: str) -> None:
     """A student acting for themself (no other relation allows it) must be 18."""
     if hit == hit & _SELF and age_on(born, datetime.datetime.now(datetime.UTC).date()) < 18:
         raise Forbidden(

@@ -26,7 +26,11 @@ PORTFOLIO_KINDS = ("interest", "assessment", "reflection", "goal", "artifact", "
 COPPA_AGE = 13
 
 
-def age_on(born: datetime.date, day: datetime.date) -> int:
+def age_on(born: datetime.date | None, day: datetime.date) -> int:
+    # An unknown birth date (a roster import without demographics) counts as a child's: the
+    # protections of minors hold until the date is known.
+    if born is None:
+        return 0
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
