@@ -29,6 +29,7 @@ from alembic.script import ScriptDirectory
 
 from app import migrate
 from app.database import asyncpg_dsn, with_database
+from app.encryption import KEYS_SQL, EncryptionError, Keyring, MasterKey, data_keys
 from app.seed import seed
 
 TEMPLATE_PREFIX = "schoolgraph_bench_"
@@ -57,12 +58,20 @@ async def _quoted(connection: asyncpg.Connection, name: str) -> str:
 
 
 async def _state(url: str) -> tuple[str | None, int]:
-    """(schema revision, students) of an existing database; (None, 0) when it holds nothing."""
+    """(schema revision, students) of an existing database; (None, 0) when it holds nothing, or
+    when it was encrypted under another master key than this checkout's (it cannot be read)."""
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         if not await connection.fetchval("SELECT to_regclass('public.student') IS NOT NULL"):
             return None, 0
         revision = await connection.fetchval("SELECT max(version_num) FROM alembic_version")
+        if await connection.fetchval("SELECT to_regclass('public.data_key') IS NOT NULL"):
+            try:
+                Keyring.unwrap(
+                    MasterKey.from_settings(), data_keys(await connection.fetch(KEYS_SQL))
+                )
+            except EncryptionError:
+                return None, 0
         return revision, int(await connection.fetchval("SELECT count(*) FROM student"))
     finally:
         await connection.close()
