@@ -161,17 +161,17 @@ async def _run(context: Context, params: QueryParams) -> tuple[reports.Report, s
         )
     async with context.db() as connection:
         try:
-            report = await reports.run(connection=connection, spec=spec, scope=scope)
+            report = await reports.run_audited(
+                connection,
+                spec=spec,
+                scope=scope,
+                viewer=viewer,
+                request_id=context.request_id,
+                channel="csv",
+                saved_report_id=saved_id,
+            )
         except reports.InvalidReport as exc:
             raise bad_input(exc) from exc
-        await reports.audit_run(
-            connection,
-            viewer=viewer,
-            report=report,
-            request_id=context.request_id,
-            channel="csv",
-            saved_report_id=saved_id,
-        )
     return report, name
 
 

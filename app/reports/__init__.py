@@ -21,7 +21,7 @@ report = await run(connection=connection, spec=spec, scope=report_scope(viewer))
 ```
 """
 
-from app.reports.audit import audit_run
+from app.reports.audit import audit_run, run_audited
 from app.reports.catalogue import (
     CATEGORIES,
     DIMENSIONS,
@@ -98,6 +98,7 @@ __all__ = [
     "prepare",
     "report_scope",
     "run",
+    "run_audited",
     "save_report",
     "saved_report",
     "saved_reports",

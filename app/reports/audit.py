@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
-from app.relations import Viewer
-from app.reports.compute import Report
+from app.relations import RowScope, Viewer
+from app.reports.compute import Report, run
+from app.reports.definitions import ReportSpec
 
 
 async def audit_run(
@@ -35,3 +36,27 @@ async def audit_run(
         saved_report_id,
         details,
     )
+
+
+async def run_audited(
+    connection: AsyncConnection,
+    *,
+    spec: ReportSpec,
+    scope: RowScope,
+    viewer: Viewer,
+    request_id: str,
+    channel: str,
+    saved_report_id: int | None = None,
+) -> Report:
+    """Run a report (`InvalidReport` when it cannot be) and record the run, for every channel
+    (GraphQL, the CSV export)."""
+    report = await run(connection=connection, spec=spec, scope=scope)
+    await audit_run(
+        connection,
+        viewer=viewer,
+        report=report,
+        request_id=request_id,
+        channel=channel,
+        saved_report_id=saved_report_id,
+    )
+    return report

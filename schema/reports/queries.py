@@ -67,17 +67,17 @@ async def run_report(
     context.request.state.report_runs = runs
     async with context.db() as connection:
         try:
-            report = await reports.run(connection=connection, spec=spec, scope=scope)
+            report = await reports.run_audited(
+                connection,
+                spec=spec,
+                scope=scope,
+                viewer=viewer,
+                request_id=context.request_id,
+                channel=channel,
+                saved_report_id=saved_id,
+            )
         except reports.InvalidReport as exc:
             raise bad_input(exc) from exc
-        await reports.audit_run(
-            connection,
-            viewer=viewer,
-            report=report,
-            request_id=context.request_id,
-            channel=channel,
-            saved_report_id=saved_id,
-        )
     return report
 
 
