@@ -3,8 +3,8 @@
 Every command finds the database the same way as the server: `DATABASE_URL`, or this checkout's
 embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise). Commands that
 read or append (`token`, `audit`, `policy reload`) log in as the application role, like the server;
-`migrate`, `seed`, `import-oneroster` and `export-oneroster` as the owner (`SCHOOLGRAPH_MIGRATE_URL` with
-`DATABASE_URL`).
+`migrate`, `seed`, `import-oneroster` and `export-oneroster` as the owner
+(`SCHOOLGRAPH_MIGRATE_URL` with `DATABASE_URL`).
 """
 
 from __future__ import annotations

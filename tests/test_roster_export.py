@@ -22,6 +22,7 @@ from app.database import asyncpg_dsn, with_database
 from app.roles import OWNER_ROLE, with_user
 from app.roster.export import RosterExportError, export_roster
 from app.roster.importer import import_roster
+from tests.test_cli import _run
 from tests.test_roster_import import _set_11, _write
 
 VERSIONS = ("1.1", "1.2")
@@ -199,3 +200,21 @@ async def test_an_unknown_district_or_version_is_refused(owner_database_url, tmp
     with pytest.raises(RosterExportError, match="no district"):
         await export_roster(owner_database_url, tmp_path / "a.zip", district="999999")
     assert not (tmp_path / "a.zip").exists()
+
+
+def test_the_command_writes_the_set_and_refuses_an_ambiguous_district(
+    database_url, tmp_path: Path, tag
+):
+    folder = _write(tmp_path / "set", _set_11(tag))
+    assert _run(database_url, "import-oneroster", str(folder)).returncode == 0
+    out = tmp_path / "cli.zip"
+    # The test database holds several districts: the command will not guess which one.
+    vague = _run(database_url, "export-oneroster", str(out))
+    assert vague.returncode == 2 and "--district" in vague.stdout, vague.stdout + vague.stderr
+    done = _run(
+        database_url, "export-oneroster", str(out), "--district", f"{tag} District",
+        "--version", "1.1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "users.csv" in done.stdout
+    assert _files(out)["manifest.csv"][1].count(["oneroster.version", "1.1"]) == 1
