@@ -271,14 +271,20 @@ async def _prepare(
         "   AND g.relationship IN ('parent', 'guardian', 'relative') ORDER BY g.id LIMIT 1),"
         "   'guardian') ELSE m.name END AS role,"
         " CASE WHEN r.role IN ('guardian', 'district_admin') OR r.school_id IS NULL THEN $2"
-        "   ELSE xs.sid END AS org_sid, r.sourced_id"
+        "   ELSE xs.sid END AS org_sid,"
+        # The importer's own key for a role assignment, for one made without it.
+        f" coalesce(r.sourced_id, {_SID.format(alias='a', kind='user')} || ':' || CASE WHEN"
+        "   r.role = 'school_admin' AND r.school_id IS NULL THEN 'district_admin' ELSE r.role"
+        "   END || ':' || CASE WHEN r.role IN ('guardian', 'district_admin') THEN ''"
+        "   ELSE coalesce(xs.sid, '') END) AS sourced_id"
         " FROM role_assignment r JOIN app_user a ON a.id = r.user_id AND a.district_id = $1"
         " LEFT JOIN unnest($3::text[], $4::text[]) m(sg, name) ON m.sg = r.role"
         " LEFT JOIN x_school xs ON xs.id = r.school_id"
         " WHERE r.role <> 'student' AND (m.name IS NOT NULL OR r.role = 'guardian')"
         "   AND (xs.id IS NOT NULL OR r.school_id IS NULL)"
         "   AND ($5::bigint IS NULL OR r.school_id = $5 OR r.role = 'guardian')"
-        " UNION SELECT user_id, 'student', 'student', school_sid, NULL FROM x_student"
+        " UNION SELECT user_id, 'student', 'student', school_sid,"
+        " sid || ':student:' || school_sid FROM x_student"
         "   WHERE user_id IS NOT NULL",
         district_id,
         d_sid,
@@ -427,7 +433,7 @@ async def _write_files(ex: _Exporter, version: str, district_id: int, d_sid: str
         await ex.write(
             "roles.csv",
             HEADERS["roles.csv"],
-            "SELECT coalesce(r.sourced_id, u.sid || ':' || r.role || ':' || r.org_sid), '', '',"
+            "SELECT r.sourced_id, '', '',"
             " u.sid, CASE WHEN r.role = u.role11 AND r.org_sid = split_part(u.orgs11, ',', 1)"
             " THEN 'primary' ELSE 'secondary' END, r.role, '', '', r.org_sid, ''"
             " FROM x_role r JOIN x_user u ON u.id = r.user_id"
