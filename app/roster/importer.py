@@ -63,7 +63,9 @@ async def import_roster(
     strict: bool = False,
     progress: Progress | None = None,
     max_messages: int = 100,
+    drop_foreign_keys: bool = True,
 ) -> ImportReport:
+    """`drop_foreign_keys=False` for a connection that does not own the tables (uploads)."""
     started = time.perf_counter()
     messages = Messages(limit=max_messages, strict=strict)
     try:
@@ -101,6 +103,7 @@ async def import_roster(
                     modes=dict(modes),
                     messages=messages,
                     rows=report.rows_read,
+                    drop_foreign_keys=drop_foreign_keys,
                 )
                 report.counts = await loader.run()
             except BaseException:
