@@ -16,6 +16,7 @@ import pytest
 from app.asgi import create_app
 from app.auth import issue_token
 from app.config import get_settings
+from tests.test_roster_gradebook import _gradebook
 from tests.test_roster_import import _set_11
 
 RUNS_QUERY = """
@@ -215,3 +216,15 @@ async def test_an_upload_past_its_own_limit_answers_413(database_url, db, distri
         )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_an_uploaded_gradebook_becomes_marks_as_the_app_role(client, db, tag, district_admin):
+    district_id, username = district_admin
+    response = await client.post(
+        "/roster/imports?dryRun=false",
+        content=_zip(_gradebook(tag)),
+        headers={**await _headers(db, username), "Content-Type": "application/zip"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"]["marks"]["inserted"] == 2
+    assert await db.fetchval("SELECT count(*) FROM mark WHERE district_id = $1", district_id) == 2
