@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync, sealer
+from app import graphiql, metrics, policy_sync, roster_upload, sealer
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
@@ -36,6 +36,7 @@ from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import load_policy
 from app.report_export import export_csv
+from app.roster_upload import upload_roster
 from schema import create_schema
 
 _log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ def create_app(
     async def export_report(request: Request) -> Response:
         return await export_csv(request, endpoint)
 
+    async def roster_imports(request: Request) -> Response:
+        return await upload_roster(request, endpoint, url)
+
     async def metrics_endpoint(_: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -164,6 +168,7 @@ def create_app(
         routes=[
             Route("/graphql", _GraphQLRoute(endpoint), methods=["GET", "POST"]),
             Route("/reports/export.csv", export_report, methods=["GET"]),
+            Route(roster_upload.PATH, roster_imports, methods=["POST"]),
             Mount("/graphiql/vendor", app=graphiql.vendor_files),
             Mount("/graphiql/app", app=graphiql.app_files),
             Route("/healthz", healthz),
@@ -175,7 +180,11 @@ def create_app(
         middleware=[
             Middleware(MaskFailures),
             Middleware(BodyTimeout, seconds=settings.body_timeout),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                paths={roster_upload.PATH: settings.max_roster_upload_bytes},
+            ),
         ],
     )
     # The pools, for whoever needs to see how busy they are (tests, a future metrics gauge).

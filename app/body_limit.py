@@ -18,23 +18,26 @@ from app.http_errors import RequestRefused
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths with a limit of their own (an upload endpoint, which streams to disk).
+        self.paths = paths or {}
 
-    def _too_large(self) -> RequestRefused:
-        return RequestRefused(413, f"the request body is larger than {self.max_bytes} bytes")
+    def _too_large(self, limit: int) -> RequestRefused:
+        return RequestRefused(413, f"the request body is larger than {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
                 raise RequestRefused(400, "the Content-Length header must be a number")
-            if int(declared) > self.max_bytes:
-                raise self._too_large()
+            if int(declared) > limit:
+                raise self._too_large(limit)
         received = 0
 
         async def counted() -> Message:
@@ -42,8 +45,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
+                if received > limit:
+                    raise self._too_large(limit)
             return message
 
         await self.app(scope, counted, send)

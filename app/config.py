@@ -147,6 +147,8 @@ class Settings:
     hash_queue: int = 16
     # Largest request body accepted: a large document with its variables fits many times over.
     max_body_bytes: int = 1024 * 1024
+    # Largest roster upload (`POST /roster/imports`): a district's zipped OneRoster set.
+    max_roster_upload_bytes: int = 256 * 1024 * 1024
     # How long a request waits for a pooled connection before it answers 503.
     pool_timeout_seconds: float = 30.0
     # HTTPS for `schoolgraph serve`: a PEM certificate (chain) and its private key.
@@ -216,6 +218,7 @@ def get_settings() -> Settings:
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
+        max_roster_upload_bytes=_env_int("SCHOOLGRAPH_MAX_ROSTER_UPLOAD_BYTES", 256 * 1024 * 1024),
         pool_timeout_seconds=float(os.environ.get("SCHOOLGRAPH_POOL_TIMEOUT") or 30),
         audit_key=_audit_key(home, environment),
         checkpoint_dir=_checkpoint_dir(home, environment),

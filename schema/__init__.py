@@ -34,6 +34,7 @@ from schema.reports.mutations import ReportMutation
 from schema.reports.queries import ReportQuery
 from schema.rights.mutations import RightsMutation
 from schema.rights.queries import RightsQuery
+from schema.roster.queries import RosterQuery
 from schema.schools.queries import SchoolQuery
 from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
@@ -49,6 +50,7 @@ Query = merge_types(
         AuditQuery,
         RightsQuery,
         ReportQuery,
+        RosterQuery,
     ),
 )
 Mutation = merge_types(

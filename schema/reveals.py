@@ -128,6 +128,13 @@ REVEALS: dict[str, Reveal] = {
         f"Query.auditEvents({name})": VALUE
         for name in ("actorId", "action", "targetType", "targetId", "from", "to")
     },
+    "Query.rosterImports": Reveal("the district's roster imports, for district admins only"),
+    "Query.rosterImports(first)": PAGE,
+    "Query.rosterImports(after)": CURSOR,
+    # Messages about the uploaded files (they may quote a value of a row): read only through
+    # `rosterImports`, by the district's administrators, who read every student of the district.
+    "RosterImport.errors": VALUE,
+    "RosterImport.warnings": VALUE,
     "Query.dataRequests": Reveal(
         "requests the viewer filed, and those about students whose requests the policy lets the"
         " viewer resolve",

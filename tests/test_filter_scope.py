@@ -705,6 +705,11 @@ class Checker:
             assert rows == [] or ("district_admin", None) in o.roles, where
             for row in rows:
                 assert self.rows["audit_event"][_pk(row["id"])] == o.district_id, where
+        elif target == "Query.rosterImports":
+            # The district's roster uploads: its district administrators only.
+            assert rows == [] or ("district_admin", None) in o.roles, where
+            for row in rows:
+                assert self.rows["roster_import"][_pk(row["id"])] == o.district_id, where
         else:
             reveal = REVEALS[target]
             assert reveal in (VALUE, PAYLOAD, AGGREGATE, PAGE, CURSOR), (
@@ -738,6 +743,10 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         "audit_event": {
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM audit_event")
+        },
+        "roster_import": {
+            r["id"]: r["district_id"]
+            for r in await db.fetch("SELECT id, district_id FROM roster_import")
         },
     }
 

@@ -18,6 +18,8 @@ import asyncpg
 
 from app.database import asyncpg_dsn
 from app.roster.csvfiles import RosterSource, RosterSourceError
+from app.roster.gradebook import FILES as GRADEBOOK_FILES
+from app.roster.gradebook import GradebookParser, load_marks
 from app.roster.load import Loader, copy_rows, create_staging, index_staging
 from app.roster.manifest import ABSENT, MANIFEST, Manifest
 from app.roster.messages import Messages
@@ -34,13 +36,11 @@ FILES = (
     ("roles.csv", "stg_role", "role"),
     ("demographics.csv", "stg_demographic", "demographic"),
     ("enrollments.csv", "stg_enrollment", "enrollment"),
+    *GRADEBOOK_FILES,
 )
 # Files read but not stored, with the reason given once.
 NOT_IMPORTED = {
     "userProfiles.csv": "credentials are never imported",
-    "categories.csv": "gradebook files are not imported yet",
-    "lineItems.csv": "gradebook files are not imported yet",
-    "results.csv": "gradebook files are not imported yet",
     "resources.csv": "resources have no place in SchoolGraph",
     "classResources.csv": "resources have no place in SchoolGraph",
     "courseResources.csv": "resources have no place in SchoolGraph",
@@ -63,7 +63,9 @@ async def import_roster(
     strict: bool = False,
     progress: Progress | None = None,
     max_messages: int = 100,
+    drop_foreign_keys: bool = True,
 ) -> ImportReport:
+    """`drop_foreign_keys=False` for a connection that does not own the tables (uploads)."""
     started = time.perf_counter()
     messages = Messages(limit=max_messages, strict=strict)
     try:
@@ -87,7 +89,7 @@ async def import_roster(
                 for file, table, method in FILES:
                     if modes.get(_entity(file), ABSENT) == ABSENT:
                         continue
-                    parser = RowParser(
+                    parser = GradebookParser(
                         messages, file=file, mode=modes[_entity(file)], version=manifest.version
                     )
                     report.rows_read[file] = await _stage(
@@ -101,8 +103,10 @@ async def import_roster(
                     modes=dict(modes),
                     messages=messages,
                     rows=report.rows_read,
+                    drop_foreign_keys=drop_foreign_keys,
                 )
                 report.counts = await loader.run()
+                report.counts["marks"] = await load_marks(loader)
             except BaseException:
                 await transaction.rollback()
                 raise

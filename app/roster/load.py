@@ -91,8 +91,11 @@ class Loader:
         messages: Messages,
         rows: Counter[str] | None = None,
         on_step: Callable[[str], None] | None = None,
+        drop_foreign_keys: bool = True,
     ) -> None:
         self.c = connection
+        # Only the tables' owner may drop and re-add their keys: uploads run as the app role.
+        self.large = LARGE if drop_foreign_keys else None
         self.d = district_id
         self.district_sid = district_sid
         self.modes = modes  # file (lower case, no .csv) -> bulk | delta | absent
@@ -180,7 +183,11 @@ class Loader:
         names = ", ".join(["district_id", "sourced_id", *columns, *insert_only])
         values = ", ".join(["$1", "src.sourced_id", *("src." + c for c in columns),
                             *insert_only.values()])  # fmt: skip
-        keys = await self._drop_foreign_keys(table) if rows >= LARGE else []
+        keys = (
+            await self._drop_foreign_keys(table)
+            if self.large is not None and rows >= self.large
+            else []
+        )
         row = await self.c.fetchrow(
             f"""
             WITH src AS MATERIALIZED ({source}),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from app.roster.messages import ERROR, WARNING, Messages
 
 ENTITIES = ("schools", "terms", "classes", "users", "role assignments", "students",
-            "guardian links", "teaching assignments", "enrollments")  # fmt: skip
+            "guardian links", "teaching assignments", "enrollments", "marks")  # fmt: skip
 KINDS = ("inserted", "updated", "ended", "unchanged")
 
 

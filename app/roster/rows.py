@@ -42,6 +42,12 @@ STAGING: dict[str, list[tuple[str, str]]] = {
     "stg_enrollment": [*_COMMON, ("class_sid", "text"), ("school_sid", "text"),
                                  ("user_sid", "text"), ("role", "text"), ("is_primary", "bool"),
                                  ("begins_on", "date"), ("ends_on", "date")],
+    # Gradebook files (app/roster/gradebook.py).
+    "stg_category": [*_COMMON, ("title", "text")],
+    "stg_line_item": [*_COMMON, ("class_sid", "text"), ("category_sid", "text"),
+                                ("period_sid", "text"), ("max", "numeric")],
+    "stg_result": [*_COMMON, ("line_item_sid", "text"), ("student_sid", "text"),
+                             ("score", "numeric"), ("score_date", "date"), ("comment", "text")],
 }  # fmt: skip
 
 # Columns each file may carry (lower case); anything else is a vendor column, ignored.

@@ -1,0 +1,1 @@
+"""Roster imports: the runs of `POST /roster/imports` (docs/oneroster.md)."""
