@@ -58,6 +58,7 @@ import httpx
 import psutil
 
 from app.database import ensure_database
+from app.encryption import KEYS_SQL, Keyring, MasterKey, data_keys, parse_master_key
 from app.roles import APP_ROLE, with_user
 from app.seed import DEMO_PASSWORD
 from bench.cluster import Cluster, free_port
@@ -439,23 +440,38 @@ def _settle(
 # --- the checks ------------------------------------------------------------------------------
 
 
-async def check_writes(database_url: str, run_id: str, writes: list[Write]) -> dict[str, Any]:
-    """What of the writes is in the database, and whether each is whole."""
+async def check_writes(
+    database_url: str, run_id: str, writes: list[Write], home: Path
+) -> dict[str, Any]:
+    """What of the writes is in the database, and whether each is whole.
+
+    Titles and comments are encrypted at rest (docs/encryption.md): they are read with the
+    master key the soak's server generated under its `home`, and matched in plain text.
+    """
     connection = await asyncpg.connect(database_url)
     try:
-        like = f"soak-{run_id}-%"
-        items = await connection.fetch(
-            "SELECT i.id, i.title, EXISTS (SELECT 1 FROM audit_event a"
-            "  WHERE a.action = 'add_portfolio_item' AND a.target_id = i.id) AS audited"
-            " FROM portfolio_item i WHERE i.title LIKE $1",
-            like,
-        )
-        marks = await connection.fetch(
-            "SELECT m.id, m.comment, m.score, (SELECT a.details ->> 'score' FROM audit_event a"
-            "  WHERE a.action = 'record_mark' AND a.target_id = m.id ORDER BY a.id DESC LIMIT 1)"
-            "  AS audited_score FROM mark m WHERE m.comment LIKE $1",
-            like,
-        )
+        like = f"soak-{run_id}-"
+        master = MasterKey(parse_master_key((home / "encryption-key").read_text(), "soak"))
+        ring = Keyring.unwrap(master, data_keys(await connection.fetch(KEYS_SQL)))
+        items = [
+            {**row, "title": ring.decrypt("portfolio_item", "title", row["id"], row["title"])}
+            for row in await connection.fetch(
+                "SELECT i.id, i.title, EXISTS (SELECT 1 FROM audit_event a"
+                "  WHERE a.action = 'add_portfolio_item' AND a.target_id = i.id) AS audited"
+                " FROM portfolio_item i"
+            )
+        ]
+        items = [row for row in items if (row["title"] or "").startswith(like)]
+        marks = [
+            {**row, "comment": ring.decrypt("mark", "comment", row["id"], row["comment"])}
+            for row in await connection.fetch(
+                "SELECT m.id, m.comment, m.score, (SELECT a.details ->> 'score' FROM audit_event a"
+                "  WHERE a.action = 'record_mark' AND a.target_id = m.id"
+                "  ORDER BY a.id DESC LIMIT 1) AS audited_score"
+                " FROM mark m WHERE m.comment IS NOT NULL"
+            )
+        ]
+        marks = [row for row in marks if (row["comment"] or "").startswith(like)]
         acknowledged_ids = [w.request_id for w in writes if w.outcome == "acknowledged"]
         audits = await connection.fetch(
             "SELECT a.request_id, a.action, a.details ->> 'score' AS score,"
@@ -626,7 +642,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.kill()
             if args.log:
                 shutil.copyfile(args.home / "serve.log", args.log)
-        writes = await check_writes(args.database_url, run_id, load.tally.writes)
+        writes = await check_writes(args.database_url, run_id, load.tally.writes, args.home)
         verified, verify_output = audit_verify(server.env)
         return _figures(args, load.tally, events, writes, verified, verify_output, sampler)
 
