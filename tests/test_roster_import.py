@@ -411,3 +411,30 @@ async def test_an_imported_student_without_a_birth_date_is_protected_as_a_child(
     )
     codes = [e["code"] for e in response.ok()["addPortfolioItem"]["userErrors"]]
     assert codes == ["COPPA_CONSENT_REQUIRED"]
+
+
+async def test_imports_of_one_district_wait_for_each_other(owner_database_url, db, tmp_path, tag):
+    """Two uploads at once would both insert the same sourced ids: the second waits for the
+    first (a lock per district) and then finds its rows."""
+    from app.roster.importer import _IMPORT_LOCK
+
+    folder = _write(tmp_path / "set", _set_11(tag))
+    first = await import_roster(owner_database_url, folder)
+    assert first.ok, first.lines()
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock($1, $2)", _IMPORT_LOCK, first.district_id)
+        second = asyncio.create_task(import_roster(owner_database_url, folder))
+        for _ in range(500):
+            waiting = await db.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND classid = $1 AND objid = $2",
+                _IMPORT_LOCK,
+                first.district_id,
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting == 1 and not second.done()
+    again = await second
+    assert again.ok and again.district_id == first.district_id
+    assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.totals().values())

@@ -54,6 +54,10 @@ class RosterImportError(Exception):
     """The import could not start: the path is unreadable or the district unknown."""
 
 
+# Key of pg_advisory_xact_lock(int, int): (this constant, district id).
+_IMPORT_LOCK = 1_0500
+
+
 async def import_roster(
     url: str,
     path: Path,
@@ -85,6 +89,12 @@ async def import_roster(
             try:
                 district_id, district_sid = await _district(connection, source, district)
                 report.district_id = district_id
+                # One import of a district at a time (two uploads, an upload and the CLI): the
+                # second waits and then compares against what the first wrote, instead of both
+                # inserting the same sourced ids.
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)", _IMPORT_LOCK, district_id
+                )
                 await create_staging(connection)
                 for file, table, method in FILES:
                     if modes.get(_entity(file), ABSENT) == ABSENT:
