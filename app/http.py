@@ -10,6 +10,7 @@ recorded (a commit that fails is answered the same way). Statuses and codes: app
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -39,7 +40,7 @@ from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import CASBIN_CALLS, CompiledPolicy
 from schema.context import Context
-from schema.errors import MASKED_MESSAGE, masked
+from schema.errors import MASKED_MESSAGE, Forbidden, PublicError, Unauthenticated, masked
 
 __all__ = ["MASKED_MESSAGE", "GraphQLEndpoint", "PolicyHolder"]
 # GraphQL over HTTP: a client that accepts this media type gets it (and 4xx for invalid requests).
@@ -115,6 +116,32 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         except Exception as error:  # raised outside the resolvers: never shown as it is
             response = failure(error, rid)
         await response(scope, receive, send)
+
+    async def answer_plain(
+        self, request: Request, work: Callable[[Context], Awaitable[Response]]
+    ) -> Response:
+        """A plain HTTP endpoint (the CSV export, the roster upload) with a GraphQL request's
+        viewer and transaction: committed once `work` answers, rolled back otherwise; its
+        refusals as JSON errors with their status (401, 403, else 400)."""
+        try:
+            context = await self.get_context(request, Response())
+        except AuthenticationFailed as exc:
+            return _plain_error(Unauthenticated(str(exc)), 401)
+        committed = False
+        try:
+            response = await work(context)
+            await context.finish(commit=True)
+            committed = True
+        except Unauthenticated as exc:
+            return _plain_error(exc, 401)
+        except Forbidden as exc:
+            return _plain_error(exc, 403)
+        except PublicError as exc:
+            return _plain_error(exc, 400)
+        finally:
+            if not committed:
+                await context.finish(commit=False)
+        return response
 
     async def get_context(self, request: Any, response: Any) -> Context:
         header = request.headers.get("authorization")
@@ -252,6 +279,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             extensions["casbinCalls"] = CASBIN_CALLS.calls - request.state.casbin_calls
         processed["extensions"] = extensions
         return processed
+
+
+def _plain_error(error: PublicError, status: int) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    body = {"errors": [{"message": str(error), "extensions": error.extensions}]}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _has_nul(value: Any) -> bool:

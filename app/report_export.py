@@ -21,12 +21,12 @@ from typing import Any
 import strawberry
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from app import reports
-from app.http import AuthenticationFailed, GraphQLEndpoint
+from app.http import GraphQLEndpoint
 from schema.context import Context
-from schema.errors import BadInput, Forbidden, PublicError, Unauthenticated
+from schema.errors import BadInput, Forbidden
 from schema.relay import from_global_id
 from schema.reports.queries import bad_input
 from schema.reports.types import (
@@ -217,42 +217,23 @@ def filename(report: reports.Report, name: str | None, today: date) -> str:
     return f"{slug}-{today.isoformat()}.csv"
 
 
-def _error(error: PublicError, status: int) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
-    body = {"errors": [{"message": str(error), "extensions": error.extensions}]}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 async def export_csv(request: Request, endpoint: GraphQLEndpoint) -> Response:
     """`GET /reports/export.csv`: a report as CSV, authenticated and scoped like `/graphql`.
 
     401 without a valid bearer token, 403 for roles without reports, 400 for bad parameters
     (the message says which); the run is audited in the request's transaction.
     """
-    try:
-        context = await endpoint.get_context(request, Response())
-    except AuthenticationFailed as exc:
-        return _error(Unauthenticated(str(exc)), 401)
-    committed = False
-    try:
+
+    async def work(context: Context) -> Response:
         report, name = await _run(context, request.query_params)
-        await context.finish(commit=True)
-        committed = True
-    except Unauthenticated as exc:
-        return _error(exc, 401)
-    except Forbidden as exc:
-        return _error(exc, 403)
-    except PublicError as exc:
-        return _error(exc, 400)
-    finally:
-        if not committed:
-            await context.finish(commit=False)
-    today = datetime.now(UTC).date()
-    return Response(
-        to_csv(report),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename(report, name, today)}"',
-            "Cache-Control": "no-store",
-        },
-    )
+        today = datetime.now(UTC).date()
+        return Response(
+            to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename(report, name, today)}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    return await endpoint.answer_plain(request, work)

@@ -28,23 +28,18 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.http import AuthenticationFailed, GraphQLEndpoint
+from app.http import GraphQLEndpoint
 from app.models import Role
 from app.roster import runs
 from app.roster.importer import RosterImportError, import_roster
 from app.roster.messages import ERROR, WARNING
 from app.roster.report import ImportReport
-from schema.errors import BadInput, Forbidden, PublicError, Unauthenticated
+from schema.context import Context
+from schema.errors import BadInput, Forbidden
 from schema.relay import to_global_id
 
 PATH = "/roster/imports"
 _CHUNK = 1024 * 1024
-
-
-def _error(error: PublicError, status: int) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
-    body = {"errors": [{"message": str(error), "extensions": error.extensions}]}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _dry_run(request: Request) -> bool:
@@ -93,12 +88,7 @@ def _body(report: ImportReport, run_id: int) -> dict[str, Any]:
 
 
 async def upload_roster(request: Request, endpoint: GraphQLEndpoint, database_url: str) -> Response:
-    try:
-        context = await endpoint.get_context(request, Response())
-    except AuthenticationFailed as exc:
-        return _error(Unauthenticated(str(exc)), 401)
-    committed = False
-    try:
+    async def work(context: Context) -> Response:
         viewer = await context.require_viewer()
         if not viewer.role_schools(Role.DISTRICT_ADMIN)[1]:
             raise Forbidden(
@@ -137,15 +127,6 @@ async def upload_roster(request: Request, endpoint: GraphQLEndpoint, database_ur
                 report=report,
                 started_at=started,
             )
-        await context.finish(commit=True)
-        committed = True
-    except Unauthenticated as exc:
-        return _error(exc, 401)
-    except Forbidden as exc:
-        return _error(exc, 403)
-    except PublicError as exc:
-        return _error(exc, 400)
-    finally:
-        if not committed:
-            await context.finish(commit=False)
-    return JSONResponse(_body(report, run_id), status_code=200 if report.ok else 422)
+        return JSONResponse(_body(report, run_id), status_code=200 if report.ok else 422)
+
+    return await endpoint.answer_plain(request, work)
