@@ -44,7 +44,10 @@ ENCRYPTED: Mapping[str, tuple[str, ...]] = {
     "mark": ("comment",),
     "portfolio": ("headline",),
     "portfolio_item": ("title", "body"),
-    "data_request": ("details", "resolution"),
+    "data_request": ("details", "resolution", "changes"),
+    "student_statement": ("body",),
+    "data_export": ("content",),  # the zip, base64
+    "audit_change": ("before", "after"),
 }
 
 VERSION = 1

@@ -104,6 +104,13 @@ class District(SQLModel, table=True):
     name: str
     # Smallest cell a de-identified report may publish (SPEC §8).
     min_cell_size: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+    # Days a data request has (FERPA: 45 at most; a district may promise fewer).
+    data_request_days: int = Field(default=45, sa_column_kwargs={"server_default": "45"})
+    # Retention de-identifies the district's data six months after either ends.
+    contract_ends_on: date | None = None
+    subscription_ends_on: date | None = None
+    # Notice before content collected without COPPA consent is erased.
+    consent_notice_days: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
     # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
     sourced_id: str | None = None
 
@@ -204,6 +211,8 @@ class Student(SQLModel, table=True):
     coppa_consent: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
     sourced_id: str | None = None
+    # Set, for good, when the student's identity was removed (app/rights/deidentify.py).
+    deidentified_at: datetime | None = _tstz(nullable=True)
 
 
 class GuardianLink(SQLModel, table=True):
@@ -370,6 +379,8 @@ class LegitimateInterestGrant(SQLModel, table=True):
     revoked_at: datetime | None = _tstz(nullable=True)
     revoked_by: int | None = _fk("app_user.id", nullable=True)
     created_at: datetime | None = _tstz(default_now=True)
+    # Set by retention once the grant has ended: kept for the record, out of everyday lists.
+    archived_at: datetime | None = _tstz(nullable=True)
 
 
 class Consent(SQLModel, table=True):
@@ -451,6 +462,55 @@ class DataRequest(SQLModel, table=True):
     resolved_at: datetime | None = _tstz(nullable=True)
     resolved_by: int | None = _fk("app_user.id", nullable=True)
     resolution: bytes | None = _sealed()
+    # An amendment's proposed values: JSON `[{"field": ..., "value": ...}]`, encrypted.
+    changes: bytes | None = _sealed()
+
+
+class StudentStatement(SQLModel, table=True):
+    """A requester's statement about contested fields of a denied amendment (FERPA 99.21):
+    kept with the record and shown wherever those fields are disclosed."""
+
+    __tablename__ = "student_statement"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    student_id: int = _fk("student.id", index=True)
+    data_request_id: int | None = _fk("data_request.id", nullable=True)
+    fields: list[str] = Field(default_factory=list, sa_type=pg.ARRAY(sa.Text))
+    body: bytes = _sealed(nullable=False)
+    author_user_id: int = _fk("app_user.id")
+    created_at: datetime | None = _tstz(default_now=True)
+
+
+class DataExport(SQLModel, table=True):
+    """The bundle of a completed inspection request, downloaded through an expiring link."""
+
+    __tablename__ = "data_export"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    data_request_id: int = _fk("data_request.id", index=True)
+    student_id: int = _fk("student.id")
+    token_hash: str = Field(unique=True)
+    content: bytes | None = _sealed()
+    size_bytes: int = Field(sa_type=sa.BigInteger)
+    sha256: str
+    built_at: datetime | None = _tstz(default_now=True)
+    expires_at: datetime | None = _tstz()
+    purged_at: datetime | None = _tstz(nullable=True)
+
+
+class AuditChange(SQLModel, table=True):
+    """The before and after of a personal value an audited write changed (encrypted). The
+    `audit_event` row is the record; these values are erased with the student's identity."""
+
+    __tablename__ = "audit_change"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    audit_event_id: int = _fk("audit_event.id", index=True)
+    student_id: int | None = _fk("student.id", nullable=True, index=True)
+    user_id: int | None = _fk("app_user.id", nullable=True, index=True)
+    field: str
+    before: bytes | None = _sealed()
+    after: bytes | None = _sealed()
 
 
 class AuditEvent(SQLModel, table=True):

@@ -57,13 +57,14 @@ async def audit(
     target_type: str,
     target_id: int | None,
     details: dict[str, Any],
-) -> None:
-    await connection.execute(
+) -> int:
+    """Append the audit event of a write; its id (personal values hang off it: app/rights)."""
+    result = await connection.execute(
         text(
             "INSERT INTO audit_event"
             " (district_id, actor_user_id, action, target_type, target_id, details, request_id)"
             " VALUES (:district_id, :actor, :action, :target_type, :target_id,"
-            " CAST(:details AS jsonb), :request_id)"
+            " CAST(:details AS jsonb), :request_id) RETURNING id"
         ),
         {
             "district_id": actor.district_id,
@@ -75,6 +76,7 @@ async def audit(
             "request_id": actor.request_id,
         },
     )
+    return int(result.scalar_one())
 
 
 async def _one(connection: AsyncConnection, sql: str, **params: Any) -> Row[Any] | None:

@@ -14,6 +14,7 @@ import strawberry
 from app import models, writes
 from app.models import Role
 from app.policy import bit
+from app.rights import fulfil
 from schema.context import Info
 from schema.errors import Forbidden, UserError
 from schema.relay import from_global_id
@@ -62,6 +63,11 @@ class ResolveDataRequestInput:
     id: strawberry.ID
     status: DataRequestStatus = strawberry.field(description="COMPLETED or DENIED.")
     resolution: str = strawberry.field(description="What was done, or why it was denied.")
+    confirm: bool = strawberry.field(
+        default=False,
+        description="Completing a DELETE request removes the student's identity for good: "
+        "read `DataRequest.deletionPreview`, then confirm.",
+    )
 
 
 @strawberry.type
@@ -171,6 +177,14 @@ class RightsMutation:
                 )
                 if not context.write_hit("DataRequest.resolve", school_id=current.school_id):
                     raise writes.WriteRefused("no such data request", "NOT_FOUND", "id")
+                if current.status != DataRequestStatus.OPEN.value:
+                    raise writes.WriteRefused(
+                        "the request is already resolved", "ALREADY_RESOLVED", "id"
+                    )
+                if input.status is DataRequestStatus.COMPLETED:
+                    await fulfil.complete(
+                        connection, context.actor(), current, confirm=input.confirm
+                    )
                 row = await writes.resolve_data_request(
                     connection,
                     context.actor(),

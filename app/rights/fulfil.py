@@ -1,0 +1,27 @@
+"""What completing a data request does, by its kind, in the transaction that resolves it.
+
+The GraphQL mutation (`resolveDataRequest`) decides who may resolve; this module carries the
+request out. Completing applies the right (a bundle built, values amended, an identity removed,
+directory information withheld); denying records the reason and, for an amendment, opens the
+requester's right to add a statement (app/rights/statements.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app import writes
+from app.writes import Actor
+
+
+async def complete(
+    connection: AsyncConnection, actor: Actor, request: Row[Any], *, confirm: bool
+) -> None:
+    """Carry out `request` (a `data_request` row, still open)."""
+    if request.kind == "directory_opt_out":
+        await writes.set_directory_opt_out(
+            connection, actor, student_id=request.student_id, opt_out=True
+        )
