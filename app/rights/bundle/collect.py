@@ -258,7 +258,7 @@ _PARTS: tuple[tuple[str, str, str, str, str | None, bool], ...] = (
         "disclosures",
         "Record of disclosures",
         "Who saw which parts of the record, when, on what basis and for what purpose.",
-        """WITH viewers AS (
+        """WITH viewers AS MATERIALIZED (
              SELECT u.id, u.first_name || ' ' || u.last_name AS name,
                     ARRAY(SELECT DISTINCT ra.role FROM role_assignment ra
                           WHERE ra.user_id = u.id ORDER BY 1) AS roles
@@ -293,13 +293,14 @@ async def collect(
         rows: Sequence[Any] = result.all()
         if sealed is not None:
             rows = await decrypt_rows(connection, sealed, rows)
+        keys = tuple(_camel(c) for c in columns)
         tables.append(
             Table(
                 name=name,
                 title=title,
                 description=description,
-                columns=tuple(_camel(c) for c in columns),
-                rows=[_record(columns, row) for row in rows],
+                columns=keys,
+                rows=_records(columns, keys, rows, sealed is not None),
                 single=single,
             )
         )
@@ -311,8 +312,24 @@ async def collect(
     )
 
 
-def _record(columns: Sequence[str], row: Any) -> dict[str, Any]:
-    return {_camel(c): _plain(getattr(row, c)) for c in columns}
+def _records(
+    columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any], sealed: bool
+) -> list[dict[str, Any]]:
+    """Rows as JSON records; a record of disclosures can hold tens of thousands of rows, so
+    values that need no conversion are taken as they are."""
+    pairs = tuple(zip(keys, columns, strict=True))
+    if sealed:  # decrypted on attribute access
+        return [{k: _plain(getattr(row, c)) for k, c in pairs} for row in rows]
+    return [
+        {
+            k: v if v is None or type(v) in _AS_IS else _plain(v)
+            for k, v in zip(keys, row, strict=True)
+        }
+        for row in rows
+    ]
+
+
+_AS_IS = frozenset({str, int, bool, float})
 
 
 def _camel(name: str) -> str:
