@@ -26,6 +26,7 @@ import pytest
 
 from app.database import create_engine, start_counting
 from app.policy import FIELD_CLASSES
+from app.rights import inspect
 from app.rights.bundle import build_zip, collect
 from app.rights.bundle.collect import TABLE_NAMES
 from app.rights.bundle.csv import cell
@@ -451,3 +452,58 @@ def test_csv_cells_never_run_as_formulas() -> None:
     assert cell("+1 555 0100") == "+1 555 0100"
     assert cell("-3") == "-3" and cell(-3) == "-3"
     assert cell(["a", "b"]) == "a; b" and cell(None) == "" and cell(True) == "true"
+
+
+async def test_an_eligible_student_downloads_their_own_and_the_guardian_no_longer_does(
+    gql: Gql, db: asyncpg.Connection, client: httpx.AsyncClient, token_for: TokenFor,
+    completed: Completed,
+) -> None:  # fmt: skip
+    child = await _student(db)
+    born = await db.fetchval("SELECT date_of_birth FROM student WHERE id = $1", child)
+    today = datetime.datetime.now(datetime.UTC).date()
+    await db.execute(
+        "UPDATE student SET date_of_birth = $2 WHERE id = $1",
+        child,
+        today.replace(year=today.year - 19),
+    )
+    try:
+        # The rights moved to the student: the guardian's earlier bundle is no longer theirs.
+        assert (await _get(client, completed.path, await token_for("guardian"))).status_code == 404
+        # Nor is it the student's: they did not ask for it.
+        assert (await _get(client, completed.path, await token_for("student"))).status_code == 404
+        own = await _file(gql, child, as_user="student")
+        done = await gql(
+            RESOLVE, as_user="admin", variables={"id": own["id"], "status": "COMPLETED"}
+        )
+        assert done.ok()["resolveDataRequest"]["userErrors"] == []
+        export = await _export_of(gql, own["id"], "student")
+        assert export is not None
+        path = export["url"].removeprefix("http://schoolgraph.test")
+        response = await _get(client, path, await token_for("student"))
+        assert response.status_code == 200
+        basis = await db.fetchval("SELECT basis FROM disclosure ORDER BY id DESC LIMIT 1")
+        assert basis == "self"
+        assert (await _get(client, path, await token_for("guardian"))).status_code == 404
+    finally:
+        await db.execute("UPDATE student SET date_of_birth = $2 WHERE id = $1", child, born)
+
+
+async def test_a_purged_bundle_is_gone(
+    db: asyncpg.Connection, client: httpx.AsyncClient, token_for: TokenFor, completed: Completed,
+    database_url: str,
+) -> None:  # fmt: skip
+    await db.execute(
+        "UPDATE data_export SET expires_at = now() - interval '1 minute'"
+        " WHERE data_request_id = $1",
+        completed.pk,
+    )
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            assert await inspect.purge_expired(connection) >= 1
+    finally:
+        await engine.dispose()
+    row = await db.fetchrow("SELECT * FROM data_export WHERE data_request_id = $1", completed.pk)
+    assert row["content"] is None and row["purged_at"] is not None
+    response = await _get(client, completed.path, await token_for("guardian"))
+    assert response.status_code == 410 and "removed" in response.json()["errors"][0]["message"]
