@@ -339,6 +339,8 @@ def _camel(name: str) -> str:
 
 def _plain(value: Any) -> Any:
     """A JSON value: dates and times in ISO 8601 (times in UTC), decimals as numbers."""
+    if value is None or type(value) in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):

@@ -18,18 +18,19 @@ _FORMULA_STARTS = ("=", "@", "\t", "\r")
 
 
 def cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in _RISKY and _formula(value) else value  # type: ignore[no-any-return]
     if value is None:
         return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, list):
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is list:
         return "; ".join(cell(v) for v in value)
-    text = str(value)
-    if isinstance(value, str) and _formula(text):
-        return "'" + text
-    return text
+    return str(value)
+
+
+_RISKY = frozenset("=@\t\r+-")
 
 
 def _formula(text: str) -> bool:

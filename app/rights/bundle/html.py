@@ -59,10 +59,12 @@ _TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}):\d{2}(?:\.\d+)?\+00:00")
 
 
 def _value(value: Any) -> str:
+    if type(value) is str:
+        if value[10:11] == "T" and _TIME.fullmatch(value):
+            return _TIME.sub(r"\1 \2 UTC", value)  # digits, dashes and colons only
+        return escape(value)
     if value is None:
         return ""
-    if isinstance(value, str) and _TIME.fullmatch(value):
-        return escape(_TIME.sub(r"\1 \2 UTC", value))
     if value is True:
         return "yes"
     if value is False:
