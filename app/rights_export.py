@@ -12,8 +12,9 @@ curl -H "Authorization: Bearer $TOKEN" -o record.zip "$URL"
 200 `application/zip` (`attachment; filename="student-record-<date>.zip"`, never cached); 401
 without a valid bearer token; 404 for anyone else, and for a link that does not exist (the two
 look the same: the answer does not confirm that a link exists); 410 once the link expired or
-the bundle was purged. A download is recorded as a disclosure of the whole record (purpose
-"inspection of records") and audited (`download_data_export`), in the request's transaction.
+the bundle was purged; 405 for HEAD (it would record a download that sent nothing). A download
+is recorded as a disclosure of the whole record (purpose "inspection of records") and audited
+(`download_data_export`), in the request's transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.http import GraphQLEndpoint
-from app.http_errors import RequestRefused
+from app.http_errors import RequestRefused, refusal, request_id
 from app.rights import inspect
 from schema.context import Context
 
@@ -31,6 +32,13 @@ _NOT_FOUND = "no such download"
 
 
 async def download_export(request: Request, endpoint: GraphQLEndpoint) -> Response:
+    if request.method != "GET":
+        # HEAD would record a download that sent nothing.
+        return refusal(
+            RequestRefused(405, "download with GET", headers={"Allow": "GET"}),
+            request_id(request.scope),
+        )
+
     async def work(context: Context) -> Response:
         viewer = await context.require_viewer()
         token = request.path_params["token"]

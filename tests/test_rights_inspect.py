@@ -252,6 +252,10 @@ async def test_anyone_else_gets_404_and_nobody_401(
         response = await _get(client, completed.path, await token_for(account))
         assert response.status_code == 404, (account, response.text)
         assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    head = await client.head(
+        completed.path, headers={"Authorization": f"Bearer {await token_for('guardian')}"}
+    )
+    assert head.status_code == 405 and head.headers["allow"] == "GET"
     # A made-up link looks the same as a real one the viewer may not open.
     made_up = await _get(client, "/rights/exports/" + "A" * 43, await token_for("guardian"))
     assert made_up.status_code == 404
