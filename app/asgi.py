@@ -1,5 +1,5 @@
 """The ASGI application: GraphQL at `/graphql` (GraphiQL for browsers), report CSV exports,
-health and metrics.
+roster uploads, inspection bundles' downloads, health and metrics.
 
 `create_app()` is what uvicorn serves (`app.asgi:create_app`, a factory). The benchmark's own entry
 point may pass `authorization=False` to measure what authorization costs; no setting, variable or
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync, roster_upload, sealer
+from app import graphiql, metrics, policy_sync, rights_export, roster_upload, sealer
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
@@ -36,6 +36,7 @@ from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import load_policy
 from app.report_export import export_csv
+from app.rights_export import download_export
 from app.roster_upload import upload_roster
 from schema import create_schema
 
@@ -130,6 +131,9 @@ def create_app(
     async def export_report(request: Request) -> Response:
         return await export_csv(request, endpoint)
 
+    async def data_export(request: Request) -> Response:
+        return await download_export(request, endpoint)
+
     async def roster_imports(request: Request) -> Response:
         return await upload_roster(request, endpoint, url)
 
@@ -169,6 +173,7 @@ def create_app(
             Route("/graphql", _GraphQLRoute(endpoint), methods=["GET", "POST"]),
             Route("/reports/export.csv", export_report, methods=["GET"]),
             Route(roster_upload.PATH, roster_imports, methods=["POST"]),
+            Route(rights_export.PATH, data_export, methods=["GET"]),
             Mount("/graphiql/vendor", app=graphiql.vendor_files),
             Mount("/graphiql/app", app=graphiql.app_files),
             Route("/healthz", healthz),

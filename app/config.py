@@ -156,6 +156,8 @@ class Settings:
     ssl_keyfile: Path | None = None
     # The master key of encryption at rest (base64 of 32 bytes); never stored in the database.
     encryption_key: str = field(default="", repr=False)
+    # Days the download link of an inspection bundle works (app/rights/inspect.py).
+    export_link_days: int = 14
 
     @property
     def production(self) -> bool:
@@ -226,7 +228,10 @@ def get_settings() -> Settings:
         ssl_certfile=_env_path("SCHOOLGRAPH_SSL_CERTFILE"),
         ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
         encryption_key=_encryption_key(home, environment),
+        export_link_days=_env_int("SCHOOLGRAPH_EXPORT_LINK_DAYS", 14),
     )
+    if settings.export_link_days < 1:
+        raise RuntimeError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
     return settings

@@ -38,11 +38,20 @@ class Batch:
 
     entries: dict[tuple[int, str, int | None], _Entry] = field(default_factory=dict)
 
-    def add(self, student_id: int, field_class: str, basis: str, grant: Grant | None) -> None:
+    def add(
+        self,
+        student_id: int,
+        field_class: str,
+        basis: str,
+        grant: Grant | None,
+        *,
+        purpose: str | None = None,
+    ) -> None:
+        """Record a read of `field_class`; the purpose is the grant's, else `purpose`."""
         key = (student_id, basis, grant.id if grant else None)
         entry = self.entries.get(key)
         if entry is None:
-            entry = self.entries[key] = _Entry(purpose=grant.purpose if grant else None)
+            entry = self.entries[key] = _Entry(purpose=grant.purpose if grant else purpose)
         entry.classes.add(field_class)
 
     def __bool__(self) -> bool:

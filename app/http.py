@@ -122,7 +122,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     ) -> Response:
         """A plain HTTP endpoint (the CSV export, the roster upload) with a GraphQL request's
         viewer and transaction: committed once `work` answers, rolled back otherwise; its
-        refusals as JSON errors with their status (401, 403, else 400)."""
+        refusals as JSON errors with their status (401, 403, else 400; a `RequestRefused`
+        its own, such as 404 or 410)."""
         try:
             context = await self.get_context(request, Response())
         except AuthenticationFailed as exc:
@@ -138,6 +139,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             return _plain_error(exc, 403)
         except PublicError as exc:
             return _plain_error(exc, 400)
+        except RequestRefused as exc:
+            return refusal(exc, context.request_id)
         finally:
             if not committed:
                 await context.finish(commit=False)

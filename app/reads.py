@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -290,9 +291,11 @@ async def list_data_requests(
     user_id: int,
     status: str | None,
     limit: int,
+    overdue: bool | None = None,
+    today: date | None = None,
 ) -> list[Row[Any]]:
     """Requests the viewer filed, plus every request about a student of `scope`, oldest due
-    first."""
+    first; with `overdue`, only those still open after their due date (or only the others)."""
     params: dict[str, Any] = {"user_id": user_id, "limit": limit}
     related = "FALSE" if scope.empty else _related_sql(scope, params)
     params["district_id"] = scope.district_id
@@ -300,6 +303,10 @@ async def list_data_requests(
     if status is not None:
         condition = " AND r.status = :status"
         params["status"] = status
+    if overdue is not None:
+        late = "(r.status = 'open' AND r.due_on < :today)"
+        condition += f" AND {late}" if overdue else f" AND NOT {late}"
+        params["today"] = today or datetime.now(UTC).date()
     sql = (
         "SELECT r.* FROM data_request r JOIN student s ON s.id = r.student_id"
         f" WHERE r.district_id = :district_id AND (r.requester_user_id = :user_id OR {related})"

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.encryption import decrypt_row, writing_keyring
 
-# FERPA 34 CFR 99.10: a parent's request to inspect records is answered within 45 days.
+# FERPA 34 CFR 99.10: a parent's request to inspect records is answered within 45 days; a
+# district may promise fewer (`district.data_request_days`).
 DATA_REQUEST_DAYS = 45
 MAX_GRANT = timedelta(days=365)
 # A purpose says which interest a grant serves; it is copied into every disclosure it covers.
@@ -485,21 +486,23 @@ async def file_data_request(
     details: str | None,
     today: date | None = None,
 ) -> Row[Any]:
-    due = (today or datetime.now(UTC).date()) + timedelta(days=DATA_REQUEST_DAYS)
+    """File a request, due within the district's `data_request_days` of `today`."""
     request_id = await _next_id(connection, "data_request")
     ring = await writing_keyring(connection)
     row = await _returning(
         connection,
         "INSERT INTO data_request (id, district_id, student_id, requester_user_id, kind, details,"
-        " status, due_on) VALUES (:id, :district_id, :student_id, :actor, :kind, :details, 'open',"
-        " :due) RETURNING *",
+        " status, due_on) SELECT :id, :district_id, :student_id, :actor, :kind, :details, 'open',"
+        " CAST(:today AS date) + coalesce(d.data_request_days, :days)"
+        " FROM district d WHERE d.id = :district_id RETURNING *",
         id=request_id,
         district_id=actor.district_id,
         student_id=student_id,
         actor=actor.user_id,
         kind=kind,
         details=ring.encrypt("data_request", "details", request_id, details),
-        due=due,
+        today=today or datetime.now(UTC).date(),
+        days=DATA_REQUEST_DAYS,
     )
     row = await decrypt_row(connection, "data_request", row)
     await audit(

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from app import reads
 from app.encryption import decrypt_rows
+from app.rights import inspect
 from schema.reveals import scope_for
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class Loaders:
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
         self.student = DataLoader(load_fn=self._load_students)
+        # An inspection request's bundle, by request id (`DataRequest.export`).
+        self.data_export = DataLoader(load_fn=self._load_exports)
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
@@ -118,6 +121,11 @@ class Loaders:
                 connection=connection, scope=self._context.scope(viewer), ids=ids
             )
         return [found.get(i) for i in ids]
+
+    async def _load_exports(self, request_ids: Sequence[int]) -> list[Row[Any] | None]:
+        async with self._context.db() as connection:
+            found = await inspect.exports_of(connection, list(request_ids))
+        return [found.get(i) for i in request_ids]
 
     def _by_id(self, table: str) -> DataLoader[int, Row[Any] | None]:
         return self._by_key(table, "id")

@@ -142,6 +142,7 @@ REVEALS: dict[str, Reveal] = {
         act="write",
     ),
     "Query.dataRequests(status)": VALUE,
+    "Query.dataRequests(overdue)": VALUE,
     # --- access -----------------------------------------------------------------------------
     "StudentAccess.fields": VALUE,
     "StudentAccess.relations": VALUE,

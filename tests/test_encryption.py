@@ -97,6 +97,13 @@ async def _data_request(gql: Gql, db: asyncpg.Connection) -> tuple[str, str]:
         variables={"id": request["id"], "r": resolution},
     )
     assert done.ok()["resolveDataRequest"]["dataRequest"]["resolution"] == resolution
+    # Completing an inspection stored its bundle (data_export.content, the zip in base64).
+    stored = await db.fetchval(
+        "SELECT x.content FROM data_export x JOIN data_request r ON r.id = x.data_request_id"
+        " WHERE r.id = $1",
+        from_global_id(request["id"], "DataRequest")[1],
+    )
+    assert stored is not None and len(stored) > 1000
     return details, resolution
 
 
@@ -119,6 +126,7 @@ async def test_psql_shows_no_plaintext_of_what_the_api_returns(
         for s in [*_strings(students), details, resolution]
         if len(s) >= 6 and not s.startswith(("U3R1", "UG9y"))  # global ids are not secret
     }
+    needles.add(b"UEsDB")  # how a zip (PK\x03\x04) starts in base64: the bundle is encrypted
     assert len(needles) > 100
     for table, columns in ENCRYPTED.items():
         for column in columns:

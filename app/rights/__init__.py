@@ -6,4 +6,6 @@ One module per job:
   audit event and erased with the student's identity.
 - `fulfil`: what completing (or denying) a data request does, by kind, in the resolving
   transaction.
+- `inspect`: an inspection request's bundle (`bundle/`), stored encrypted and downloaded through
+  an expiring link by the requester and the district's administrators.
 """
