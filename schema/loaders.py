@@ -68,6 +68,10 @@ class Loaders:
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
         self.student = DataLoader(load_fn=self._load_students)
+        self.statements = self._grouped(
+            "student_statement", "student_id", "created_at DESC, id DESC"
+        )
+        self.audit_changes = self._grouped("audit_change", "audit_event_id", "field, id")
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
+from app.rights import amend
 from app.writes import Actor
 
 
@@ -21,7 +22,9 @@ async def complete(
     connection: AsyncConnection, actor: Actor, request: Row[Any], *, confirm: bool
 ) -> None:
     """Carry out `request` (a `data_request` row, still open)."""
-    if request.kind == "directory_opt_out":
+    if request.kind == "amend":
+        await amend.apply(connection, actor, request)
+    elif request.kind == "directory_opt_out":
         await writes.set_directory_opt_out(
             connection, actor, student_id=request.student_id, opt_out=True
         )
