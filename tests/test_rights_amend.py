@@ -394,3 +394,66 @@ async def test_a_request_of_another_family_takes_no_statement(
         await db.execute("DELETE FROM data_request WHERE id = $1", other)
     errors = response.ok()["addStatement"]["userErrors"]
     assert [(e["code"], e["field"]) for e in errors] == [("NOT_FOUND", ["dataRequestId"])]
+
+
+async def test_several_fields_are_applied_together_as_the_data_holds_them(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
+    pk, student = await _student(db)
+    before = await db.fetchrow(
+        "SELECT preferred_name, gender, ethnicity, date_of_birth FROM student WHERE id = $1", pk
+    )
+    gender = "nonbinary" if before["gender"] != "nonbinary" else "female"
+    ethnicity = "Asian" if before["ethnicity"] != "Asian" else "White"
+    born = before["date_of_birth"].replace(day=1 if before["date_of_birth"].day != 1 else 2)
+    filed = await _file(
+        gql,
+        student,
+        [
+            {"field": "PREFERRED_NAME", "value": " Sam "},
+            {"field": "GENDER", "value": gender.upper()},
+            {"field": "ETHNICITY", "value": ethnicity.lower()},
+            {"field": "DATE_OF_BIRTH", "value": born.isoformat()},
+        ],
+    )
+    assert not filed["userErrors"]
+    assert [c["value"] for c in filed["dataRequest"]["changes"]] == [
+        "Sam",
+        gender,
+        ethnicity,
+        born.isoformat(),
+    ]
+    try:
+        assert not (await _resolve(gql, filed["dataRequest"]["id"], "COMPLETED"))["userErrors"]
+        after = await db.fetchrow(
+            "SELECT preferred_name, gender, ethnicity, date_of_birth FROM student WHERE id = $1", pk
+        )
+        assert tuple(after) == ("Sam", gender, ethnicity, born)
+        event = await db.fetchval(
+            "SELECT id FROM audit_event WHERE action = 'amend_student_record'"
+            " ORDER BY id DESC LIMIT 1"
+        )
+        fields = await db.fetch(
+            "SELECT field FROM audit_change WHERE audit_event_id = $1 ORDER BY field", event
+        )
+        assert [r["field"] for r in fields] == [
+            "dateOfBirth",
+            "ethnicity",
+            "gender",
+            "preferredName",
+        ]
+        # An administrator reads the demographic values before and after too.
+        audit = await gql(
+            """{ auditEvents(action: "amend_student_record", first: 1) { edges { node {
+                 changes { field before after } } } } }""",
+            as_user="admin",
+        )
+        changes = audit.ok()["auditEvents"]["edges"][0]["node"]["changes"]
+        assert {c["field"]: c["after"] for c in changes}["dateOfBirth"] == born.isoformat()
+    finally:
+        await db.execute(
+            "UPDATE student SET preferred_name = $2, gender = $3, ethnicity = $4,"
+            " date_of_birth = $5 WHERE id = $1",
+            pk,
+            *before,
+        )

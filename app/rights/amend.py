@@ -134,7 +134,8 @@ async def apply(
     changed (field -> (before, after))."""
     proposal = load(request.changes)
     if not proposal:
-        raise WriteRefused("the request proposes no change to apply", "NO_CHANGES", "id")
+        # Filed before amendments carried their values: the resolution says what was done.
+        return {}
     record = await _record(connection, request.student_id, lock=True)
     if record.deidentified_at is not None:
         raise WriteRefused("the student's record has been de-identified", "DEIDENTIFIED", "id")
