@@ -457,3 +457,16 @@ async def test_several_fields_are_applied_together_as_the_data_holds_them(
             pk,
             *before,
         )
+
+
+async def test_a_corrected_name_follows_to_the_students_account(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
+    pk, student = await _student(db)
+    names = "SELECT s.first_name, u.first_name FROM student s JOIN app_user u ON u.id = s.user_id"
+    was = await db.fetchrow(f"{names} WHERE s.id = $1", pk)
+    await _amend(gql, student, "FIRST_NAME", "Ana-María")
+    assert tuple(await db.fetchrow(f"{names} WHERE s.id = $1", pk)) == ("Ana-María", "Ana-María")
+    await _amend(gql, student, "FIRST_NAME", was[0])
+    assert tuple(await db.fetchrow(f"{names} WHERE s.id = $1", pk)) == (was[0], was[0])
+    assert was[0] == was[1]

@@ -32,7 +32,9 @@ from app.writes import Actor, WriteRefused
 
 ACTION = "amend_student_record"
 _SELECTED = ", ".join(COLUMNS.values())
-_RECORD_SQL = f"SELECT id, deidentified_at, {_SELECTED} FROM student WHERE id = :id"  # noqa: S608
+_RECORD_SQL = f"SELECT id, user_id, deidentified_at, {_SELECTED} FROM student WHERE id = :id"  # noqa: S608
+# The student's login account carries their name too: a corrected name follows to it.
+_ACCOUNT_NAMES = ("first_name", "last_name")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,11 @@ async def apply(
         assignments = ", ".join(f"{column} = :{column}" for column in params)
         sql = f"UPDATE student SET {assignments} WHERE id = :id"  # noqa: S608 (COLUMNS)
         await connection.execute(text(sql), {**params, "id": record.id})
+        names = {c: v for c, v in values.items() if c in _ACCOUNT_NAMES}
+        if names and record.user_id is not None:
+            assignments = ", ".join(f"{column} = :{column}" for column in names)
+            sql = f"UPDATE app_user SET {assignments} WHERE id = :id"  # noqa: S608 (names)
+            await connection.execute(text(sql), {**names, "id": record.user_id})
     await audit_changes(
         connection,
         actor,
