@@ -63,14 +63,15 @@ class DataRequest(Node):
     resolved_at: datetime.datetime | None
     resolution: str | None
     student_pk: strawberry.Private[int]
-    proposal: strawberry.Private[list[amend.Change]]
+    # Its proposed values decrypt only when `changes` is asked for.
+    row: strawberry.Private[Row[Any]]
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> DataRequest:
         return cls(
             id=to_global_id("DataRequest", row.id),
             student_pk=row.student_id,
-            proposal=amend.load(row.changes),
+            row=row,
             student_id=to_global_id("Student", row.student_id),
             kind=models.DataRequestKind(row.kind),
             status=DataRequestStatus(row.status),
@@ -89,7 +90,7 @@ class DataRequest(Node):
             return None
         return [
             ProposedChange(field=c.field, value=c.value, student_pk=self.student_pk)
-            for c in self.proposal
+            for c in amend.load(self.row.changes)
         ]
 
 
