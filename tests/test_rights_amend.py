@@ -470,3 +470,28 @@ async def test_a_corrected_name_follows_to_the_students_account(
     await _amend(gql, student, "FIRST_NAME", was[0])
     assert tuple(await db.fetchrow(f"{names} WHERE s.id = $1", pk)) == (was[0], was[0])
     assert was[0] == was[1]
+
+
+async def test_statements_and_audit_changes_cost_the_same_for_any_number_of_rows(
+    gql: Gql, db: asyncpg.Connection
+) -> None:
+    """One statement per kind of thing asked for, not per student or per event (SPEC §7)."""
+    # `email` so that both record disclosures (one batched insert either way).
+    students = "{ students(first: %d) { edges { node { id email statements { id body } } } } }"
+    few = await gql(students % 3, as_user="admin")
+    many = await gql(students % 300, as_user="admin")
+    assert len(few.ok()["students"]["edges"]) == 3
+    assert len(many.ok()["students"]["edges"]) == 300
+    assert few.statements == many.statements
+    # The newest events change contact information: reading them is recorded on every page.
+    _, student = await _student(db)
+    phone = await _phone(gql, student)
+    await _amend(gql, student, "PHONE", "512 555 0188")
+    await _amend(gql, student, "PHONE", phone)
+    events = """{ auditEvents(first: %d, action: "amend_student_record") { edges { node { id
+                  changes { field before after } } } } }"""
+    small = await gql(events % 1, as_user="admin")
+    large = await gql(events % 200, as_user="admin")
+    assert len(large.ok()["auditEvents"]["edges"]) >= 2
+    assert small.ok() and large.ok()
+    assert small.statements == large.statements
