@@ -55,6 +55,7 @@ WRITE_OBJECTS = (
     "DirectoryOptOut",
     "DataRequest",
     "DataRequest.resolve",
+    "Contact",
     "LegitimateInterestGrant",
     "RoleAssignment",
 )

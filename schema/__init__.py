@@ -32,6 +32,7 @@ from schema.people.queries import PeopleQuery
 from schema.relay import Node
 from schema.reports.mutations import ReportMutation
 from schema.reports.queries import ReportQuery
+from schema.rights.contact import ContactMutation
 from schema.rights.mutations import RightsMutation
 from schema.rights.queries import RightsQuery
 from schema.roster.queries import RosterQuery
@@ -60,6 +61,7 @@ Mutation = merge_types(
         AccessMutation,
         StudentMutation,
         RightsMutation,
+        ContactMutation,
         PeopleMutation,
         ReportMutation,
     ),

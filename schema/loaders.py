@@ -71,6 +71,10 @@ class Loaders:
         self.student = DataLoader(load_fn=self._load_students)
         # An inspection request's bundle, by request id (`DataRequest.export`).
         self.data_export = DataLoader(load_fn=self._load_exports)
+        self.statements = self._grouped(
+            "student_statement", "student_id", "created_at DESC, id DESC"
+        )
+        self.audit_changes = self._grouped("audit_change", "audit_event_id", "field, id")
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 

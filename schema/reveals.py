@@ -91,6 +91,12 @@ REVEALS: dict[str, Reveal] = {
     "Student.readiness": _student("Student.readiness"),
     "Student.disclosures": _student("Student.disclosures"),
     "Student.disclosures(first)": PAGE,
+    "Student.statements": _student(
+        "Student.statements",
+        note="statements about the student's record, each shown where the viewer may read one"
+        " of the fields it contests",
+    ),
+    "Statement.fields": VALUE,
     "Portfolio.items": _student("Student.portfolio", note="items released by their visibility"),
     "Disclosure.fieldClasses": VALUE,
     # --- classes ----------------------------------------------------------------------------
@@ -143,6 +149,14 @@ REVEALS: dict[str, Reveal] = {
     ),
     "Query.dataRequests(status)": VALUE,
     "Query.dataRequests(overdue)": VALUE,
+    # The request's own proposed values, shown to whoever may see the request; the current
+    # value beside each is decided like the field it is.
+    "DataRequest.changes": VALUE,
+    # Each change shown only where the viewer may read that field of its student.
+    "AuditEvent.changes": Reveal(
+        "before and after of personal values a write changed, each where the viewer may read"
+        " the field of that student (district administrators read accounts')"
+    ),
     # --- access -----------------------------------------------------------------------------
     "StudentAccess.fields": VALUE,
     "StudentAccess.relations": VALUE,
@@ -193,6 +207,7 @@ REVEALS: dict[str, Reveal] = {
         f"{payload}.userErrors": PAYLOAD
         for payload in (
             "ConsentPayload",
+            "ContactPayload",
             "DataRequestPayload",
             "DeleteReportPayload",
             "GrantPayload",
@@ -202,6 +217,7 @@ REVEALS: dict[str, Reveal] = {
             "PortfolioItemPayload",
             "RolePayload",
             "SaveReportPayload",
+            "StatementPayload",
         )
     },
     "UserError.field": PAYLOAD,

@@ -217,6 +217,8 @@ class Facts:
     readiness: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     guardians: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     portfolio: dict[int, int] = field(default_factory=dict)
+    # Statements about contested fields (SPEC §7 `Student.statements`): id → (student, fields).
+    statements: dict[int, tuple[int, frozenset[str]]] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, db: asyncpg.Connection) -> Facts:
@@ -243,6 +245,8 @@ class Facts:
             facts.guardians[r["student_id"]].add(r["guardian_user_id"])
         for r in await db.fetch("SELECT id, student_id FROM portfolio"):
             facts.portfolio[r["student_id"]] = r["id"]
+        for r in await db.fetch("SELECT id, student_id, fields FROM student_statement"):
+            facts.statements[r["id"]] = (r["student_id"], frozenset(r["fields"]))
         return facts
 
 

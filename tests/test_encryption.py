@@ -107,6 +107,53 @@ async def _data_request(gql: Gql, db: asyncpg.Connection) -> tuple[str, str]:
     return details, resolution
 
 
+AMEND = """mutation ($id: ID!, $changes: [ProposedChangeInput!]) { fileDataRequest(input: {
+    studentId: $id, kind: AMEND, changes: $changes}) { dataRequest { id changes { value } } } }"""
+RESOLVE = """mutation ($id: ID!, $status: DataRequestStatus!) { resolveDataRequest(input: {
+    id: $id, status: $status, resolution: "Reviewed"}) { dataRequest { status } } }"""
+
+
+async def _amendments(gql: Gql, db: asyncpg.Connection) -> list[str]:
+    """Amendments filed, applied and undone, one denied and answered by a statement: the
+    personal values they put in `data_request.changes`, `audit_change` and
+    `student_statement`."""
+    child = await db.fetchval(
+        "SELECT gl.student_id FROM guardian_link gl JOIN app_user u ON u.id = gl.guardian_user_id"
+        " WHERE u.username = 'guardian' ORDER BY gl.student_id LIMIT 1"
+    )
+    student = to_global_id("Student", child)
+    was = (
+        await gql(
+            "query ($id: ID!) { student(id: $id) { phone } }",
+            as_user="guardian",
+            variables={"id": student},
+        )
+    ).ok()["student"]["phone"]
+    digits = f"{uuid.uuid4().int % 10**4:04d}"
+    applied, denied = f"+1 512 555 {digits}", f"+1 737 555 {digits}"
+    body = f"The family's number is {denied}, statement {uuid.uuid4().hex}"
+    for value, status in ((applied, "COMPLETED"), (was, "COMPLETED"), (denied, "DENIED")):
+        filed = await gql(
+            AMEND,
+            as_user="guardian",
+            variables={"id": student, "changes": [{"field": "PHONE", "value": value}]},
+        )
+        request = filed.ok()["fileDataRequest"]["dataRequest"]
+        assert request["changes"] == [{"value": value}]
+        done = await gql(
+            RESOLVE, as_user="principal", variables={"id": request["id"], "status": status}
+        )
+        assert done.ok()["resolveDataRequest"]["dataRequest"]["status"] == status
+    statement = await gql(
+        """mutation ($id: ID!, $body: String!) { addStatement(input: {dataRequestId: $id,
+           body: $body}) { statement { body } } }""",
+        as_user="guardian",
+        variables={"id": request["id"], "body": body},
+    )
+    assert statement.ok()["addStatement"]["statement"]["body"] == body
+    return [applied, denied, body]
+
+
 async def test_psql_shows_no_plaintext_of_what_the_api_returns(
     gql: Gql, db: asyncpg.Connection
 ) -> None:
@@ -120,10 +167,11 @@ async def test_psql_shows_no_plaintext_of_what_the_api_returns(
     assert any(i["title"] for i in items) and any(i["body"] for i in items)
     assert any(s["portfolio"] and s["portfolio"]["headline"] for s in students)
     details, resolution = await _data_request(gql, db)
+    amended = await _amendments(gql, db)
 
     needles = {
         s.encode()
-        for s in [*_strings(students), details, resolution]
+        for s in [*_strings(students), details, resolution, *amended]
         if len(s) >= 6 and not s.startswith(("U3R1", "UG9y"))  # global ids are not secret
     }
     needles.add(b"UEsDB")  # how a zip (PK\x03\x04) starts in base64: the bundle is encrypted

@@ -662,6 +662,17 @@ class Checker:
             assert parent_pk is not None
             name = {"Student.guardians": "email"}.get(target, target.split(".")[1])
             assert o.may_read(parent_pk, name), f"{where}: {target} shown"
+        elif target == "Student.statements":
+            # A statement goes wherever one of the fields it contests may be read.
+            for row in rows:
+                student, fields = self.rows["student_statement"][_pk(row["id"])]
+                assert student == parent_pk, where
+                assert any(o.may_read(student, name) for name in fields), (
+                    f"{where}: a statement about {fields} shown"
+                )
+        elif target == "AuditEvent.changes":
+            # Below the district's write audit, read by its district administrators only.
+            assert rows == [] or ("district_admin", None) in o.roles, where
         elif target == "Portfolio.items":
             student = self.rows["portfolio"][parent_pk]
             for row in rows:
@@ -735,6 +746,10 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         "data_request": {
             r["id"]: (r["student_id"], r["requester_user_id"])
             for r in await db.fetch("SELECT * FROM data_request")
+        },
+        "student_statement": {
+            r["id"]: (r["student_id"], list(r["fields"]))
+            for r in await db.fetch("SELECT id, student_id, fields FROM student_statement")
         },
         "saved_report": {
             r["id"]: r["district_id"]

@@ -393,6 +393,13 @@ class Checker:
             if extra := sorted(set(ids) - released):
                 self.leak(pk, access, f"{name} shows rows {extra} outside {sorted(released)}")
             return
+        if name == "statements":
+            # Shown wherever a field it contests may be read (and nowhere else).
+            for statement in value:
+                student, fields = self.facts.statements[_pk(statement["id"])[1]]
+                if student != pk or not fields & access.fields:
+                    self.leak(pk, access, f"a statement about {sorted(fields)} is shown")
+            return
         if name not in access.fields:
             self.leak(pk, access, f"{name} ({FIELD_CLASS.get(name, '?')}) is not readable")
             return

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
-from app.rights import inspect
+from app.rights import amend, inspect
 from app.writes import Actor
 
 
@@ -24,7 +24,9 @@ async def complete(
     """Carry out `request` (a `data_request` row, still open)."""
     if request.kind == "inspect":
         await inspect.build_export(connection, actor, request)
-    if request.kind == "directory_opt_out":
+    elif request.kind == "amend":
+        await amend.apply(connection, actor, request)
+    elif request.kind == "directory_opt_out":
         await writes.set_directory_opt_out(
             connection, actor, student_id=request.student_id, opt_out=True
         )

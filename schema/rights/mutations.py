@@ -1,4 +1,4 @@
-"""`recordConsent`, `optOutOfDirectory`, `fileDataRequest`, `resolveDataRequest`.
+"""`recordConsent`, `optOutOfDirectory`, `fileDataRequest`, `resolveDataRequest`, `addStatement`.
 
 The policy lets a guardian (and a student for themself) write these; the rule that a student's
 own rights begin at 18 (FERPA's "eligible student") is checked here, as is consent to guardian
@@ -14,11 +14,12 @@ import strawberry
 from app import models, writes
 from app.models import Role
 from app.policy import bit
-from app.rights import fulfil
+from app.rights import amend, fulfil, statements
+from app.rights.validate import AmendableField, InvalidChanges
 from schema.context import Info
 from schema.errors import Forbidden, UserError
 from schema.relay import from_global_id
-from schema.rights.types import Consent, DataRequest, DataRequestStatus
+from schema.rights.types import Consent, DataRequest, DataRequestStatus, Statement
 from schema.students.mutations import age_on, writable_student
 
 ELIGIBLE_AGE = 18
@@ -51,11 +52,48 @@ class OptOutPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input(description="A value proposed for one field of the student's record.")
+class ProposedChangeInput:
+    field: AmendableField
+    value: str | None = strawberry.field(
+        default=None,
+        description="The value as it should read (a date as YYYY-MM-DD); null clears an "
+        "optional field (preferred name, date of birth, email, phone).",
+    )
+
+
 @strawberry.input
 class FileDataRequestInput:
     student_id: strawberry.ID
     kind: models.DataRequestKind
     details: str | None = None
+    changes: list[ProposedChangeInput] | None = strawberry.field(
+        default=None,
+        description="For AMEND (required there, refused for other kinds): each field once, with "
+        "its proposed value, checked now as it will be stored.",
+    )
+
+
+@strawberry.input
+class AddStatementInput:
+    data_request_id: strawberry.ID = strawberry.field(
+        description="The denied amendment request the statement answers."
+    )
+    body: str = strawberry.field(description="Why the record is contested; 1 to 5000 characters.")
+
+
+@strawberry.type
+class StatementPayload:
+    statement: Statement | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def change_errors(invalid: InvalidChanges, name: str = "changes") -> list[UserError]:
+    """One userError per refused value, its path naming the entry (`changes.0.value`)."""
+    return [
+        UserError(message=str(refusal), code=refusal.code, field=[name, str(index), "value"])
+        for index, refusal in invalid.refusals
+    ]
 
 
 @strawberry.input
@@ -150,6 +188,19 @@ class RightsMutation:
             async with context.db() as connection:
                 row, hit = await writable_student(context, viewer, connection, pk, "DataRequest")
                 _check_eligible(hit, row.date_of_birth, "records")
+                proposal = None
+                if input.kind is models.DataRequestKind.AMEND:
+                    proposal = await amend.propose(
+                        connection,
+                        student_id=pk,
+                        changes=[(c.field, c.value) for c in input.changes or []],
+                    )
+                elif input.changes:
+                    raise writes.WriteRefused(
+                        "only an amendment request proposes changes",
+                        "CHANGES_NOT_ALLOWED",
+                        "changes",
+                    )
                 request = await writes.file_data_request(
                     connection,
                     context.actor(),
@@ -157,9 +208,43 @@ class RightsMutation:
                     kind=input.kind.value,
                     details=input.details,
                 )
+                if proposal:
+                    request = await amend.keep(connection, request_id=request.id, proposal=proposal)
+        except InvalidChanges as invalid:
+            return DataRequestPayload(user_errors=change_errors(invalid))
         except writes.WriteRefused as refusal:
             return DataRequestPayload(user_errors=[UserError.of(refusal)])
         return DataRequestPayload(data_request=DataRequest.from_row(request))
+
+    @strawberry.mutation(
+        description="After an amendment is denied, the requester (a guardian with rights, or the "
+        "eligible student) places a statement in the record saying why they disagree."
+    )
+    async def add_statement(self, info: Info, input: AddStatementInput) -> StatementPayload:
+        context = info.context
+        viewer = await context.require_viewer()
+        _, pk = from_global_id(input.data_request_id, "DataRequest")
+        try:
+            async with context.db() as connection:
+                try:
+                    request = await writes.data_request(
+                        connection, request_id=pk, district_id=viewer.district_id
+                    )
+                except writes.WriteRefused as refusal:
+                    raise writes.WriteRefused(str(refusal), refusal.code, "dataRequestId") from None
+                if not viewer.mask(request.student_id, request.school_id):
+                    # A request about a student unrelated to the viewer is not theirs to see.
+                    raise writes.WriteRefused("no such data request", "NOT_FOUND", "dataRequestId")
+                row, hit = await writable_student(
+                    context, viewer, connection, request.student_id, "DataRequest"
+                )
+                _check_eligible(hit, row.date_of_birth, "records")
+                statement = await statements.add(
+                    connection, context.actor(), request=request, body=input.body
+                )
+        except writes.WriteRefused as refusal:
+            return StatementPayload(user_errors=[UserError.of(refusal)])
+        return StatementPayload(statement=Statement.from_row(statement))
 
     @strawberry.mutation(description="An administrator completes or denies a data request.")
     async def resolve_data_request(

@@ -17,12 +17,14 @@ from schema.relay import Node, to_global_id
 
 if TYPE_CHECKING:
     from schema.classes.types import Class, Enrollment
+    from schema.rights.types import Statement
     from schema.schools.types import School, Term
 
 SchoolRef = Annotated["School", strawberry.lazy("schema.schools.types")]
 TermRef = Annotated["Term", strawberry.lazy("schema.schools.types")]
 ClassRef = Annotated["Class", strawberry.lazy("schema.classes.types")]
 EnrollmentRef = Annotated["Enrollment", strawberry.lazy("schema.classes.types")]
+StatementRef = Annotated["Statement", strawberry.lazy("schema.rights.types")]
 
 
 strawberry.enum(models.Visibility, name="PortfolioVisibility")
@@ -210,6 +212,29 @@ class Student(Node):
             headline=portfolio.headline,
             items=[PortfolioItem.from_row(r) for r in items],
         )
+
+    # statements
+    @strawberry.field(
+        description="Statements placed in the record after an amendment was denied, newest "
+        "first: each is shown to a viewer who may read at least one of the fields it contests "
+        "(and the read is recorded like a read of those fields)."
+    )
+    async def statements(self, info: Info) -> list[StatementRef] | None:
+        from schema.rights.types import Statement
+
+        if not self._show(info, "statements"):
+            return None
+        context = info.context
+        shown = []
+        for row in await context.loaders.statements.load(self.pk):
+            hits = {name: self.mask & context.decide(f"Student.{name}") for name in row.fields}
+            if not any(hits.values()):
+                continue
+            for name, hit in hits.items():
+                if hit:
+                    context.record_disclosure(self, f"Student.{name}", hit)
+            shown.append(Statement.from_row(row))
+        return shown
 
     # disclosures
     @strawberry.field(description="The record of disclosures of this student (FERPA 99.32).")
