@@ -15,6 +15,7 @@ from app import models, writes
 from app.models import Role
 from app.policy import bit
 from app.rights import fulfil
+from app.rights.deidentify import refuse_if_deidentified
 from schema.context import Info
 from schema.errors import Forbidden, UserError
 from schema.relay import from_global_id
@@ -150,6 +151,7 @@ class RightsMutation:
             async with context.db() as connection:
                 row, hit = await writable_student(context, viewer, connection, pk, "DataRequest")
                 _check_eligible(hit, row.date_of_birth, "records")
+                await refuse_if_deidentified(connection, pk)
                 request = await writes.file_data_request(
                     connection,
                     context.actor(),

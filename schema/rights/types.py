@@ -7,9 +7,12 @@ import enum
 from typing import Any
 
 import strawberry
+from sqlalchemy import text
 from sqlalchemy.engine import Row
 
 from app import models
+from app.rights.deidentify import deletion_preview
+from schema.context import Info
 from schema.relay import Node, to_global_id
 
 strawberry.enum(models.ConsentKind, name="ConsentKind")
@@ -41,6 +44,20 @@ class Consent(Node):
         )
 
 
+@strawberry.enum(description="What de-identification does to a kind of row.")
+class DeletionAction(enum.Enum):
+    REMOVED = "removed"
+    REPLACED = "replaced"
+    KEPT = "kept"
+
+
+@strawberry.type(description="One line of a deletion preview: what, how many rows, what happens.")
+class DeletionPreviewLine:
+    what: str
+    rows: int
+    action: DeletionAction
+
+
 @strawberry.type(
     description="A request to inspect, amend or delete a student's records, answered within "
     "45 days."
@@ -55,6 +72,15 @@ class DataRequest(Node):
     resolved_at: datetime.datetime | None
     resolution: str | None
 
+    @strawberry.field(
+        description="For a DELETE request, to administrators who may resolve it: what completing "
+        "it would remove, replace by a pseudonym and keep, with row counts. Null otherwise."
+    )
+    async def deletion_preview(self, info: Info) -> list[DeletionPreviewLine] | None:
+        if self.kind is not models.DataRequestKind.DELETE:
+            return None
+        return await _deletion_preview(info, self.student_id)
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> DataRequest:
         return cls(
@@ -68,3 +94,27 @@ class DataRequest(Node):
             resolved_at=row.resolved_at,
             resolution=row.resolution,
         )
+
+
+async def _deletion_preview(
+    info: Info, student_id: strawberry.ID
+) -> list[DeletionPreviewLine] | None:
+    from schema.relay import from_global_id
+
+    context = info.context
+    viewer = await context.require_viewer()
+    _, pk = from_global_id(student_id, "Student")
+    async with context.db() as connection:
+        school_id = (
+            await connection.execute(
+                text("SELECT school_id FROM student WHERE id = :id AND district_id = :district"),
+                {"id": pk, "district": viewer.district_id},
+            )
+        ).scalar()
+        if school_id is None or not context.write_hit("DataRequest.resolve", school_id=school_id):
+            return None
+        lines = await deletion_preview(connection, [pk])
+    return [
+        DeletionPreviewLine(what=x.what, rows=x.rows, action=DeletionAction(x.action))
+        for x in lines
+    ]
