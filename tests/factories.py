@@ -99,7 +99,7 @@ class PrivacyDistrict:
     born: date = date(2012, 3, 17)
 
 
-async def _keyring(db: asyncpg.Connection) -> Keyring:
+async def sealing_keyring(db: asyncpg.Connection) -> Keyring:
     return Keyring.unwrap(MasterKey.from_settings(), data_keys(await db.fetch(KEYS_SQL)))
 
 
@@ -143,7 +143,7 @@ async def make_privacy_district(db: asyncpg.Connection, *, students: int = 24) -
     roster import message quoting her. Never removed (the record of disclosures is append-only)."""
     tag = uuid.uuid4().hex[:8]
     today = datetime.now(UTC).date()
-    ring = await _keyring(db)
+    ring = await sealing_keyring(db)
     district = int(
         await db.fetchval(
             "INSERT INTO district (name, min_cell_size) VALUES ($1, 5) RETURNING id",
@@ -402,13 +402,44 @@ async def make_privacy_district(db: asyncpg.Connection, *, students: int = 24) -
     return made
 
 
+async def identity_traces(db: asyncpg.Connection, district: PrivacyDistrict) -> list[str]:
+    """Every text, varchar, text[] and jsonb column of every table, as text, that holds one of
+    the student's names, her email or her date of birth (ISO)."""
+    needles = [
+        f"{district.first_name} {district.last_name}",
+        district.first_name,
+        district.last_name,
+        district.email,
+        district.born.isoformat(),
+    ]
+    columns = await db.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns c"
+        " JOIN information_schema.tables t USING (table_schema, table_name)"
+        " WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'"
+        " AND (c.data_type IN ('text', 'character varying', 'jsonb', 'json')"
+        "      OR (c.data_type = 'ARRAY' AND c.udt_name IN ('_text', '_varchar')))"
+    )
+    assert len(columns) > 40, "the scan covers the whole schema"
+    found = []
+    for table, column in columns:
+        hits = await db.fetchval(
+            f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE ANY($1::text[])',
+            [f"%{n}%" for n in needles],
+        )
+        if hits:
+            found.append(f"{table}.{column}: {hits}")
+    return found
+
+
 __all__ = [
     "DEMO_PASSWORD",
     "STRONG_PASSWORD",
     "PrivacyDistrict",
     "create_user",
     "delete_user",
+    "identity_traces",
     "login_state",
     "make_privacy_district",
     "other_district_id",
+    "sealing_keyring",
 ]

@@ -14,7 +14,7 @@ import asyncpg
 
 from app.rights.deidentify import REMOVED_FIRST_NAME
 from schema.relay import to_global_id
-from tests.factories import PrivacyDistrict, make_privacy_district
+from tests.factories import identity_traces, make_privacy_district
 from tests.helpers import GraphQLResponse
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
@@ -54,35 +54,6 @@ async def _reports(gql: Gql, admin: str) -> list[Any]:
     return out
 
 
-async def _traces(db: asyncpg.Connection, district: PrivacyDistrict) -> list[str]:
-    """Every text, varchar, text[] and jsonb column of every table, as text, that holds one of
-    the student's names, her email or her date of birth (ISO)."""
-    needles = [
-        f"{district.first_name} {district.last_name}",
-        district.first_name,
-        district.last_name,
-        district.email,
-        district.born.isoformat(),
-    ]
-    columns = await db.fetch(
-        "SELECT table_name, column_name FROM information_schema.columns c"
-        " JOIN information_schema.tables t USING (table_schema, table_name)"
-        " WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'"
-        " AND (c.data_type IN ('text', 'character varying', 'jsonb', 'json')"
-        "      OR (c.data_type = 'ARRAY' AND c.udt_name IN ('_text', '_varchar')))"
-    )
-    assert len(columns) > 40, "the scan covers the whole schema"
-    found = []
-    for table, column in columns:
-        hits = await db.fetchval(
-            f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE ANY($1::text[])',
-            [f"%{n}%" for n in needles],
-        )
-        if hits:
-            found.append(f"{table}.{column}: {hits}")
-    return found
-
-
 async def test_a_delete_request_leaves_no_trace_and_the_totals_stand(
     gql: Gql, db: asyncpg.Connection
 ) -> None:
@@ -99,7 +70,7 @@ async def test_a_delete_request_leaves_no_trace_and_the_totals_stand(
     ]["edges"]
     assert len(before_disclosures) >= 2
     totals = await _reports(gql, admin)
-    assert await _traces(db, district), "the scan finds the identity before"
+    assert await identity_traces(db, district), "the scan finds the identity before"
 
     # An amendment filed before the deletion cannot be carried out after it.
     amend = (await gql(FILE, as_user=guardian, variables={"id": subject, "kind": "AMEND"})).ok()[
@@ -155,7 +126,7 @@ async def test_a_delete_request_leaves_no_trace_and_the_totals_stand(
     ]
     assert done == {"dataRequest": {"status": "COMPLETED"}, "userErrors": []}
 
-    assert await _traces(db, district) == []
+    assert await identity_traces(db, district) == []
     assert await _reports(gql, admin) == totals
 
     # The record of disclosures stays, and names the pseudonym.

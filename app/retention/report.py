@@ -47,13 +47,14 @@ def print_plan(
         table.add_row(rule, RULES[rule], f"{counts[rule]:,}")
     console.print(table)
     if dry_run and plan.students:
-        # One line a student, never wrapped, so the list can be read and grepped as it is.
+        # One line a student, tab-separated and never wrapped, so the list can be read, grepped
+        # and cut as it is.
         console.print("Students due (id, student number, name, school, rule):")
         for s in plan.students:
             line = "\t".join(
                 (global_id("Student", s.id), s.student_number, s.name, s.school, s.rule)
             )
-            console.print(line, soft_wrap=True, markup=False, highlight=False)
+            console.file.write(line + "\n")  # raw: the tabs stay tabs
 
 
 def print_summary(summary: Summary, console: Console, seconds: float) -> None:
