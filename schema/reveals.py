@@ -113,6 +113,7 @@ REVEALS: dict[str, Reveal] = {
         "grants the viewer granted or holds, and for administrators those of their schools"
     ),
     "Query.legitimateInterestGrants(activeOnly)": VALUE,
+    "Query.legitimateInterestGrants(includeArchived)": VALUE,
     "Query.disclosures": _student("Student.disclosures", note="each row's student's record"),
     "Query.disclosures(first)": PAGE,
     "Query.disclosures(after)": CURSOR,
@@ -142,6 +143,9 @@ REVEALS: dict[str, Reveal] = {
         act="write",
     ),
     "Query.dataRequests(status)": VALUE,
+    # Row counts of the request's student, shown only to those who may resolve the request
+    # (`DataRequest.resolve`, checked by the field itself); null for everyone else.
+    "DataRequest.deletionPreview": VALUE,
     # --- access -----------------------------------------------------------------------------
     "StudentAccess.fields": VALUE,
     "StudentAccess.relations": VALUE,
