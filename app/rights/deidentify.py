@@ -191,10 +191,13 @@ async def deletion_preview(
 
 
 async def refuse_if_deidentified(connection: AsyncConnection, student_id: int) -> None:
-    """A student whose identity was removed has no record left to inspect, amend or delete."""
+    """A student whose identity was removed has no record left to inspect, amend or delete.
+
+    Locks the student's row to the end of the transaction, so a de-identification running at
+    the same time (retention) either finishes first, and this refuses, or waits for it."""
     gone = (
         await connection.execute(
-            text("SELECT deidentified_at IS NOT NULL FROM student WHERE id = :id"),
+            text("SELECT deidentified_at IS NOT NULL FROM student WHERE id = :id FOR UPDATE"),
             {"id": student_id},
         )
     ).scalar()
