@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from app import reads
 from app.encryption import decrypt_rows
+from app.rights.deidentify import Preview, deletion_previews
 from schema.reveals import scope_for
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Loaders:
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
         self.student = DataLoader(load_fn=self._load_students)
+        self.deletion_preview = DataLoader(load_fn=self._load_deletion_previews)
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
@@ -117,6 +119,12 @@ class Loaders:
             found = await reads.students_by_id(
                 connection=connection, scope=self._context.scope(viewer), ids=ids
             )
+        return [found.get(i) for i in ids]
+
+    async def _load_deletion_previews(self, ids: Sequence[int]) -> list[Preview | None]:
+        viewer = await self._context.require_viewer()
+        async with self._context.db() as connection:
+            found = await deletion_previews(connection, ids, district_id=viewer.district_id)
         return [found.get(i) for i in ids]
 
     def _by_id(self, table: str) -> DataLoader[int, Row[Any] | None]:

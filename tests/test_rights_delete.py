@@ -209,11 +209,17 @@ async def test_a_second_deletion_of_the_same_student_is_refused(
     district = await make_privacy_district(db, students=4)
     subject = to_global_id("Student", district.subject)
     ids = []
+    statements = []
     for _ in range(2):
         filed = await gql(
             FILE, as_user=district.guardian, variables={"id": subject, "kind": "DELETE"}
         )
         ids.append(filed.ok()["fileDataRequest"]["dataRequest"]["id"])
+        listed = await gql(PREVIEW, as_user=district.admin)
+        assert all(r["deletionPreview"] for r in listed.ok()["dataRequests"])
+        statements.append(listed.statements)
+    # The previews of any number of requests are one statement.
+    assert statements[0] == statements[1]
     first = await gql(RESOLVE, as_user=district.admin, variables={"id": ids[0], "confirm": True})
     assert first.ok()["resolveDataRequest"]["userErrors"] == []
     second = await gql(RESOLVE, as_user=district.admin, variables={"id": ids[1], "confirm": True})

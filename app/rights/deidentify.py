@@ -22,7 +22,7 @@ and the record need is kept:
 
 Every statement covers the whole set (`unnest` of ids and pseudonyms), never a row at a time.
 
-    preview = await deletion_preview(connection, [student_id])
+    previews = await deletion_previews(connection, [student_id], district_id=1)
     counts = await deidentify_students(connection, [student_id], district_id=1)
 """
 
@@ -66,128 +66,153 @@ class PreviewLine:
     action: str  # removed, replaced, kept
 
 
-# (what, action, SQL counting the rows of the students in :ids). Kept in the order a privacy
+# (what, action, SQL counting the rows of the student `s`). Kept in the order a privacy
 # officer reads them: the identity, the account, links, content, then what stays.
 _PREVIEW: tuple[tuple[str, str, str], ...] = (
     (
         "student names, student number (replaced by a pseudonym)",
         REPLACED_ACTION,
-        "SELECT count(*) FROM student WHERE id = ANY(:ids)",
+        "SELECT 1",
     ),
     (
         "preferred name, email, phone, date of birth, sourced id",
         REMOVED_ACTION,
-        "SELECT count(*) FROM student WHERE id = ANY(:ids) AND (preferred_name IS NOT NULL"
-        " OR email IS NOT NULL OR phone IS NOT NULL OR date_of_birth IS NOT NULL"
-        " OR sourced_id IS NOT NULL)",
+        "SELECT (s.preferred_name IS NOT NULL OR s.email IS NOT NULL OR s.phone IS NOT NULL"
+        " OR s.date_of_birth IS NOT NULL OR s.sourced_id IS NOT NULL)::int",
     ),
     (
         "student account (username and names replaced; contact, password, sign-in removed;"
         " deactivated)",
         REPLACED_ACTION,
-        "SELECT count(*) FROM app_user u JOIN student s ON s.user_id = u.id WHERE s.id = ANY(:ids)",
+        "SELECT count(*) FROM app_user u WHERE u.id = s.user_id",
     ),
     (
         "role assignments of the student account",
         REMOVED_ACTION,
-        "SELECT count(*) FROM role_assignment r JOIN student s ON s.user_id = r.user_id"
-        " WHERE s.id = ANY(:ids)",
+        "SELECT count(*) FROM role_assignment r WHERE r.user_id = s.user_id",
     ),
     (
         "guardian links (ended today; guardians' own accounts stay)",
         REPLACED_ACTION,
-        "SELECT count(*) FROM guardian_link WHERE student_id = ANY(:ids)"
+        "SELECT count(*) FROM guardian_link WHERE student_id = s.id"
         " AND (ends_on IS NULL OR ends_on > CURRENT_DATE OR data_access)",
     ),
     (
         "mark comments",
         REMOVED_ACTION,
-        "SELECT count(*) FROM mark WHERE student_id = ANY(:ids) AND comment IS NOT NULL",
+        "SELECT count(*) FROM mark WHERE student_id = s.id AND comment IS NOT NULL",
     ),
     (
         "portfolio headline",
         REMOVED_ACTION,
-        "SELECT count(*) FROM portfolio WHERE student_id = ANY(:ids) AND headline IS NOT NULL",
+        "SELECT count(*) FROM portfolio WHERE student_id = s.id AND headline IS NOT NULL",
     ),
     (
         "portfolio items' content (title, body; the items stay counted)",
         REMOVED_ACTION,
-        "SELECT count(*) FROM portfolio_item WHERE student_id = ANY(:ids) AND erased_at IS NULL",
+        "SELECT count(*) FROM portfolio_item WHERE student_id = s.id AND erased_at IS NULL",
     ),
     (
         "data requests' details and proposed changes",
         REMOVED_ACTION,
-        "SELECT count(*) FROM data_request WHERE student_id = ANY(:ids)"
+        "SELECT count(*) FROM data_request WHERE student_id = s.id"
         " AND (details IS NOT NULL OR changes IS NOT NULL)",
     ),
     (
         "statements",
         REMOVED_ACTION,
-        "SELECT count(*) FROM student_statement WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM student_statement WHERE student_id = s.id",
     ),
     (
         "inspection bundles",
         REMOVED_ACTION,
-        "SELECT count(*) FROM data_export WHERE student_id = ANY(:ids) AND content IS NOT NULL",
+        "SELECT count(*) FROM data_export WHERE student_id = s.id AND content IS NOT NULL",
     ),
     (
         "personal values in the write audit",
         REMOVED_ACTION,
-        "SELECT count(*) FROM audit_change WHERE student_id = ANY(:ids)"
-        " OR user_id IN (SELECT user_id FROM student WHERE id = ANY(:ids))",
+        "SELECT count(*) FROM audit_change WHERE student_id = s.id OR user_id = s.user_id",
     ),
     (
         "enrollments",
         KEPT_ACTION,
-        "SELECT count(*) FROM enrollment WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM enrollment WHERE student_id = s.id",
     ),
     (
         "marks (scores and letters)",
         KEPT_ACTION,
-        "SELECT count(*) FROM mark WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM mark WHERE student_id = s.id",
     ),
     (
         "readiness results",
         KEPT_ACTION,
-        "SELECT count(*) FROM readiness_indicator WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM readiness_indicator WHERE student_id = s.id",
     ),
     (
         "activity events",
         KEPT_ACTION,
-        "SELECT count(*) FROM activity_event WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM activity_event WHERE student_id = s.id",
     ),
     (
         "consents",
         KEPT_ACTION,
-        "SELECT count(*) FROM consent WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM consent WHERE student_id = s.id",
     ),
     (
         "legitimate-interest grants naming the student",
         KEPT_ACTION,
-        "SELECT count(*) FROM legitimate_interest_grant WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM legitimate_interest_grant WHERE student_id = s.id",
     ),
     (
         "record of disclosures (now naming the pseudonym)",
         KEPT_ACTION,
-        "SELECT count(*) FROM disclosure WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM disclosure WHERE student_id = s.id",
     ),
     (
         "data requests (kind, status, dates)",
         KEPT_ACTION,
-        "SELECT count(*) FROM data_request WHERE student_id = ANY(:ids)",
+        "SELECT count(*) FROM data_request WHERE student_id = s.id",
     ),
 )
 
-_PREVIEW_SQL = "SELECT " + ", ".join(f"({sql}) AS c{n}" for n, (_, _, sql) in enumerate(_PREVIEW))
+# One statement for any number of students: a row per student, a column per line.
+_COUNTS = ", ".join(f"({sql}) AS c{n}" for n, (_, _, sql) in enumerate(_PREVIEW))
+_PREVIEW_SQL = (
+    f"SELECT s.id, s.school_id, {_COUNTS} FROM student s"  # noqa: S608 (constants only)
+    " WHERE s.id = ANY(:ids) AND s.district_id = :district_id"
+)
 
 
-async def deletion_preview(
-    connection: AsyncConnection, student_ids: Sequence[int]
-) -> list[PreviewLine]:
-    """What de-identifying `student_ids` would remove, replace and keep, with row counts (one
-    statement)."""
-    row = (await connection.execute(text(_PREVIEW_SQL), {"ids": list(student_ids)})).one()
-    return [PreviewLine(what, int(row[n]), action) for n, (what, action, _) in enumerate(_PREVIEW)]
+@dataclass(frozen=True)
+class Preview:
+    """What de-identifying one student would do, and the student's school (who may see it)."""
+
+    student_id: int
+    school_id: int
+    lines: list[PreviewLine]
+
+
+async def deletion_previews(
+    connection: AsyncConnection, student_ids: Sequence[int], *, district_id: int
+) -> dict[int, Preview]:
+    """What de-identifying each of `student_ids` (of `district_id`) would remove, replace and
+    keep, with row counts; one statement however many students."""
+    rows = (
+        await connection.execute(
+            text(_PREVIEW_SQL), {"ids": list(student_ids), "district_id": district_id}
+        )
+    ).all()
+    return {
+        row.id: Preview(
+            row.id,
+            row.school_id,
+            [
+                PreviewLine(what, int(row[n + 2]), action)
+                for n, (what, action, _) in enumerate(_PREVIEW)
+            ],
+        )
+        for row in rows
+    }
 
 
 async def refuse_if_deidentified(connection: AsyncConnection, student_id: int) -> None:

@@ -7,11 +7,9 @@ import enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import text
 from sqlalchemy.engine import Row
 
 from app import models
-from app.rights.deidentify import deletion_preview
 from schema.context import Info
 from schema.relay import Node, to_global_id
 
@@ -102,19 +100,10 @@ async def _deletion_preview(
     from schema.relay import from_global_id
 
     context = info.context
-    viewer = await context.require_viewer()
-    _, pk = from_global_id(student_id, "Student")
-    async with context.db() as connection:
-        school_id = (
-            await connection.execute(
-                text("SELECT school_id FROM student WHERE id = :id AND district_id = :district"),
-                {"id": pk, "district": viewer.district_id},
-            )
-        ).scalar()
-        if school_id is None or not context.write_hit("DataRequest.resolve", school_id=school_id):
-            return None
-        lines = await deletion_preview(connection, [pk])
+    preview = await context.loaders.deletion_preview.load(from_global_id(student_id, "Student")[1])
+    if preview is None or not context.write_hit("DataRequest.resolve", school_id=preview.school_id):
+        return None
     return [
         DeletionPreviewLine(what=x.what, rows=x.rows, action=DeletionAction(x.action))
-        for x in lines
+        for x in preview.lines
     ]
