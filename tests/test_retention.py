@@ -178,8 +178,12 @@ async def _content(db: asyncpg.Connection, district: int, student: int, days_old
     )
 
 
+PORTFOLIO = """query ($id: ID!) { student(id: $id) { firstName
+  portfolio { headline items { title body erasedAt } } } }"""
+
+
 async def test_content_collected_without_coppa_consent_is_erased_after_the_notice(
-    database_url: str, db: asyncpg.Connection
+    database_url: str, db: asyncpg.Connection, gql: Gql
 ) -> None:
     district = await make_privacy_district(db, students=7)
     d = district.id
@@ -256,6 +260,26 @@ async def test_content_collected_without_coppa_consent_is_erased_after_the_notic
         never_recent: (False, False),
         older: (False, False),
     }
+    # The guardian sees the items, emptied and marked.
+    await db.execute(
+        "INSERT INTO guardian_link (district_id, guardian_user_id, student_id, relationship,"
+        " legal_guardian, data_access, starts_on) VALUES ($1, $2, $3, 'parent', true, true, $4)",
+        d,
+        guardian,
+        withdrawn_long_ago,
+        today - timedelta(days=400),
+    )
+    seen = (
+        await gql(
+            PORTFOLIO,
+            as_user=district.guardian,
+            variables={"id": to_global_id("Student", withdrawn_long_ago)},
+        )
+    ).ok()["student"]
+    assert seen["firstName"] == "Pat"
+    assert seen["portfolio"]["headline"] is None
+    [item] = seen["portfolio"]["items"]
+    assert item["title"] == "(content removed)" and item["body"] is None and item["erasedAt"]
     # The content goes, the identity stays.
     assert (
         await db.fetchval(
