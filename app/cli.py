@@ -803,7 +803,7 @@ def _district_key(district: str) -> int:
     try:
         return int(district) if district.isdigit() else from_global_id(district, "District")[1]
     except BadInput as exc:
-        raise _fail(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint="--district") from None
 
 
 def main() -> None:

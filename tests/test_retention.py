@@ -143,10 +143,12 @@ async def test_a_second_run_at_once_skips_the_district(
     assert await _audited(db, district, "deidentify_student") == 4
 
 
-async def test_unknown_district_fails(database_url: str) -> None:
+async def test_an_unknown_or_malformed_district_fails(database_url: str) -> None:
     result = _retention(database_url, "--dry-run", "--district", "999999")
     assert result.returncode == 1
     assert "no district 999999" in result.stdout
+    malformed = _retention(database_url, "--dry-run", "--district", "not-an-id")
+    assert malformed.returncode == 2
 
 
 async def _content(db: asyncpg.Connection, district: int, student: int, days_old: int) -> None:
