@@ -135,6 +135,12 @@ async def _user(
     return user_id
 
 
+async def _unused_birthday(db: asyncpg.Connection, day: date) -> date:
+    while await db.fetchval("SELECT count(*) FROM student WHERE date_of_birth = $1", day):
+        day += timedelta(days=1)
+    return day
+
+
 async def make_privacy_district(db: asyncpg.Connection, *, students: int = 24) -> PrivacyDistrict:
     """A new district: two schools, `students` students (half each), an admin, a coordinator,
     a teacher, a guardian, and one student (`subject`) whose identity is spread over every table
@@ -176,9 +182,11 @@ async def make_privacy_district(db: asyncpg.Connection, *, students: int = 24) -
         admin=f"{tag}-admin",
         guardian=f"{tag}-guardian",
         coordinator=f"{tag}-coordinator",
-        first_name="Zephyrine",
+        # Names and a birthday no other row of the database has, so a scan finds only hers.
+        first_name="Zephyrine" + tag.translate(str.maketrans("0123456789", "ghijklmnop")),
         last_name=f"Quillfeather{tag}",
         email=f"zephyrine.{tag}@example.org",
+        born=await _unused_birthday(db, date(2012, 1, 1) + timedelta(days=int(tag, 16) % 1000)),
     )
     admin = await _user(db, district, made.admin, "district_admin")
     coordinator = await _user(db, district, made.coordinator, "coordinator", schools[0])
