@@ -39,6 +39,8 @@ keys_cli = typer.Typer(
     help="Keys of encryption at rest (docs/encryption.md).", no_args_is_help=True
 )
 cli.add_typer(keys_cli, name="keys")
+retention_cli = typer.Typer(help="Retention (docs/retention.md).", no_args_is_help=True)
+cli.add_typer(retention_cli, name="retention")
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
@@ -768,6 +770,40 @@ def keys_rewrap(
         f"{count} data keys wrapped by the new master key (fingerprint {new_master.fingerprint});"
         " set it as SCHOOLGRAPH_ENCRYPTION_KEY[_FILE] and restart the servers"
     )
+
+
+@retention_cli.command("run")
+def retention_run(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", formats=["%Y-%m-%d"], help="The day the rules are applied on (today)."
+    ),
+    district: str | None = typer.Option(None, "--district", help="A district id (API or number)."),
+) -> None:
+    """De-identify, erase, archive and purge what the retention rules say is due."""
+    from app.retention.report import retention_command
+    from schema.relay import to_global_id
+
+    district_id = None if district is None else _district_key(district)
+    day = as_of.date() if as_of else datetime.now(UTC).date()
+    raise typer.Exit(
+        asyncio.run(
+            retention_command(
+                _database_url(), as_of=day, district_id=district_id, dry_run=dry_run,
+                console=console, global_id=to_global_id,
+            )
+        )
+    )  # fmt: skip
+
+
+def _district_key(district: str) -> int:
+    from schema.errors import BadInput
+    from schema.relay import from_global_id
+
+    try:
+        return int(district) if district.isdigit() else from_global_id(district, "District")[1]
+    except BadInput as exc:
+        raise typer.BadParameter(str(exc), param_hint="--district") from None
 
 
 def main() -> None:

@@ -157,6 +157,8 @@ class User(SQLModel, table=True):
     created_at: datetime | None = _tstz(default_now=True)
     # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
     sourced_id: str | None = None
+    # Set, for good, when the account's identity was removed (app/rights/deidentify.py).
+    deidentified_at: datetime | None = _tstz(nullable=True)
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -320,6 +322,8 @@ class PortfolioItem(SQLModel, table=True):
     visibility: str = Visibility.PRIVATE.value
     created_at: datetime | None = _tstz(default_now=True)
     updated_at: datetime | None = _tstz(default_now=True)
+    # Set when the content was erased (title and body removed); the row stays for the counts.
+    erased_at: datetime | None = _tstz(nullable=True)
 
 
 class ReadinessIndicator(SQLModel, table=True):

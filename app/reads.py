@@ -263,9 +263,10 @@ async def list_grants(
     school_ids: Collection[int] | None,
     active_only: bool,
     limit: int,
+    include_archived: bool = False,
 ) -> list[Row[Any]]:
     """Grants the viewer granted or received, plus every grant of `school_ids` (None: the whole
-    district), newest first."""
+    district), newest first; archived grants only when asked for."""
     sql = (
         "SELECT * FROM legitimate_interest_grant WHERE district_id = :district_id"
         " AND (grantee_user_id = :user_id OR granted_by = :user_id"
@@ -276,6 +277,7 @@ async def list_grants(
             if active_only
             else ""
         )
+        + ("" if include_archived else " AND archived_at IS NULL")
         + " ORDER BY id DESC LIMIT :limit"
     )
     params: dict[str, Any] = {"district_id": district_id, "user_id": user_id, "limit": limit}

@@ -385,7 +385,9 @@ async def update_portfolio_item(
     row = await _one(
         connection,
         f"UPDATE portfolio_item SET {assignments}{', ' if assignments else ''}"
-        "updated_at = now() WHERE id = :id AND student_id = :student_id RETURNING *",
+        "updated_at = now() WHERE id = :id AND student_id = :student_id"
+        # An erased item (app/rights/deidentify.py) holds nothing to edit.
+        " AND erased_at IS NULL RETURNING *",
         id=item_id,
         student_id=student_id,
         **ring.encrypt_row("portfolio_item", item_id, changes),

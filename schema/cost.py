@@ -38,6 +38,7 @@ LIST_WEIGHTS: dict[str, int] = {
     "Query.schools": 50,
     "Query.legitimateInterestGrants": 100,
     "Query.dataRequests": 100,
+    "DataRequest.deletionPreview": 20,
     "Report.cells": 100,
     "ReportCell.dimensions": 5,
     "StudentAccess.fields": 20,

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from app import reads
 from app.encryption import decrypt_rows
 from app.rights import inspect
+from app.rights.deidentify import Preview, deletion_previews
 from schema.reveals import scope_for
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Loaders:
             "student_statement", "student_id", "created_at DESC, id DESC"
         )
         self.audit_changes = self._grouped("audit_change", "audit_event_id", "field, id")
+        self.deletion_preview = DataLoader(load_fn=self._load_deletion_previews)
         self._rosters: dict[int, DataLoader[int, Rows]] = {}
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
@@ -130,6 +132,12 @@ class Loaders:
         async with self._context.db() as connection:
             found = await inspect.exports_of(connection, list(request_ids))
         return [found.get(i) for i in request_ids]
+
+    async def _load_deletion_previews(self, ids: Sequence[int]) -> list[Preview | None]:
+        viewer = await self._context.require_viewer()
+        async with self._context.db() as connection:
+            found = await deletion_previews(connection, ids, district_id=viewer.district_id)
+        return [found.get(i) for i in ids]
 
     def _by_id(self, table: str) -> DataLoader[int, Row[Any] | None]:
         return self._by_key(table, "id")

@@ -119,6 +119,7 @@ REVEALS: dict[str, Reveal] = {
         "grants the viewer granted or holds, and for administrators those of their schools"
     ),
     "Query.legitimateInterestGrants(activeOnly)": VALUE,
+    "Query.legitimateInterestGrants(includeArchived)": VALUE,
     "Query.disclosures": _student("Student.disclosures", note="each row's student's record"),
     "Query.disclosures(first)": PAGE,
     "Query.disclosures(after)": CURSOR,
@@ -157,6 +158,9 @@ REVEALS: dict[str, Reveal] = {
         "before and after of personal values a write changed, each where the viewer may read"
         " the field of that student (district administrators read accounts')"
     ),
+    # Row counts of the request's student, shown only to those who may resolve the request
+    # (`DataRequest.resolve`, checked by the field itself); null for everyone else.
+    "DataRequest.deletionPreview": VALUE,
     # --- access -----------------------------------------------------------------------------
     "StudentAccess.fields": VALUE,
     "StudentAccess.relations": VALUE,

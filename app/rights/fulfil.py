@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
 from app.rights import amend, inspect
+from app.rights.deidentify import refuse_if_deidentified
+from app.rights.deletion import complete_deletion
 from app.writes import Actor
 
 
@@ -22,6 +24,8 @@ async def complete(
     connection: AsyncConnection, actor: Actor, request: Row[Any], *, confirm: bool
 ) -> None:
     """Carry out `request` (a `data_request` row, still open)."""
+    # A de-identified student has no record left to inspect, amend or delete.
+    await refuse_if_deidentified(connection, request.student_id)
     if request.kind == "inspect":
         await inspect.build_export(connection, actor, request)
     elif request.kind == "amend":
@@ -30,3 +34,5 @@ async def complete(
         await writes.set_directory_opt_out(
             connection, actor, student_id=request.student_id, opt_out=True
         )
+    elif request.kind == "delete":
+        await complete_deletion(connection, actor, request, confirm=confirm)

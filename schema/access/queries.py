@@ -145,10 +145,11 @@ class AccessQuery:
 
     @strawberry.field(
         description="Legitimate-interest grants: those the viewer granted or holds, and for "
-        "administrators every grant of their schools. Newest first."
+        "administrators every grant of their schools. Newest first. Grants archived by "
+        "retention (ended long ago) are left out unless `includeArchived`."
     )
     async def legitimate_interest_grants(
-        self, info: Info, active_only: bool = True
+        self, info: Info, active_only: bool = True, include_archived: bool = False
     ) -> list[LegitimateInterestGrant]:
         context = info.context
         viewer = await context.require_viewer()
@@ -162,6 +163,7 @@ class AccessQuery:
                 user_id=viewer.user_id,
                 school_ids=schools,
                 active_only=active_only,
+                include_archived=include_archived,
                 limit=MAX_GRANTS,
             )
         return [LegitimateInterestGrant.from_row(r) for r in rows]

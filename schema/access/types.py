@@ -32,6 +32,10 @@ class LegitimateInterestGrant(Node):
     starts_at: datetime.datetime
     expires_at: datetime.datetime
     revoked_at: datetime.datetime | None
+    archived_at: datetime.datetime | None = strawberry.field(
+        description="When retention archived the ended grant: kept for the record, listed only "
+        "with `includeArchived`."
+    )
     grantee_id: strawberry.Private[int]
     granted_by_id: strawberry.Private[int]
 
@@ -51,6 +55,7 @@ class LegitimateInterestGrant(Node):
             starts_at=row.starts_at,
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
+            archived_at=row.archived_at,
             grantee_id=row.grantee_user_id,
             granted_by_id=row.granted_by,
         )

@@ -15,6 +15,7 @@ from app import models, writes
 from app.models import Role
 from app.policy import bit
 from app.rights import amend, fulfil, statements
+from app.rights.deidentify import refuse_if_deidentified
 from app.rights.validate import AmendableField, InvalidChanges
 from schema.context import Info
 from schema.errors import Forbidden, UserError
@@ -188,6 +189,7 @@ class RightsMutation:
             async with context.db() as connection:
                 row, hit = await writable_student(context, viewer, connection, pk, "DataRequest")
                 _check_eligible(hit, row.date_of_birth, "records")
+                await refuse_if_deidentified(connection, pk)
                 proposal = None
                 if input.kind is models.DataRequestKind.AMEND:
                     proposal = await amend.propose(

@@ -49,6 +49,20 @@ class Consent(Node):
         )
 
 
+@strawberry.enum(description="What de-identification does to a kind of row.")
+class DeletionAction(enum.Enum):
+    REMOVED = "removed"
+    REPLACED = "replaced"
+    KEPT = "kept"
+
+
+@strawberry.type(description="One line of a deletion preview: what, how many rows, what happens.")
+class DeletionPreviewLine:
+    what: str
+    rows: int
+    action: DeletionAction
+
+
 @strawberry.type(
     description="The bundle of a completed inspection request: a zip of the whole record "
     "(`record.json`, one CSV per table, `index.html`), downloaded with a GET of `url` carrying "
@@ -108,6 +122,15 @@ class DataRequest(Node):
             sha256=row.sha256,
             built_at=row.built_at,
         )
+
+    @strawberry.field(
+        description="For a DELETE request, to administrators who may resolve it: what completing "
+        "it would remove, replace by a pseudonym and keep, with row counts. Null otherwise."
+    )
+    async def deletion_preview(self, info: Info) -> list[DeletionPreviewLine] | None:
+        if self.kind is not models.DataRequestKind.DELETE:
+            return None
+        return await _deletion_preview(info, self.student_id)
 
     @classmethod
     def from_row(cls, row: Row[Any], *, today: datetime.date | None = None) -> DataRequest:
@@ -187,3 +210,18 @@ class Statement(Node):
             if row.data_request_id is not None
             else None,
         )
+
+
+async def _deletion_preview(
+    info: Info, student_id: strawberry.ID
+) -> list[DeletionPreviewLine] | None:
+    from schema.relay import from_global_id
+
+    context = info.context
+    preview = await context.loaders.deletion_preview.load(from_global_id(student_id, "Student")[1])
+    if preview is None or not context.write_hit("DataRequest.resolve", school_id=preview.school_id):
+        return None
+    return [
+        DeletionPreviewLine(what=x.what, rows=x.rows, action=DeletionAction(x.action))
+        for x in preview.lines
+    ]

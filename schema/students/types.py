@@ -317,6 +317,12 @@ class PortfolioItem(Node):
     visibility: models.Visibility
     created_at: datetime.datetime | None
     updated_at: datetime.datetime | None
+    erased_at: datetime.datetime | None = strawberry.field(
+        default=None,
+        description="When the item's content was erased (the student's identity removed, or "
+        "content collected without COPPA consent): the title is then a placeholder and the "
+        "body null. The item stays, counted in reports.",
+    )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> PortfolioItem:
@@ -328,6 +334,7 @@ class PortfolioItem(Node):
             visibility=models.Visibility(row.visibility),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            erased_at=getattr(row, "erased_at", None),
         )
 
 

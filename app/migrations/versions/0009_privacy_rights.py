@@ -4,7 +4,9 @@ inspection bundles, de-identification, personal values of the write audit, archi
 - `district`: how many days a data request has (45 at most, FERPA; a district may promise
   fewer), when its contract and subscription end (retention de-identifies its data six months
   later), and the notice period before content collected without COPPA consent is erased.
-- `student.deidentified_at`: set, for good, when a student's identity is removed.
+- `student.deidentified_at`: set, for good, when a student's identity is removed;
+  `app_user.deidentified_at` the same for an account; `portfolio_item.erased_at` when an item's
+  content was erased (the row stays, so the district's counts do not change).
 - `data_request.changes`: an amendment's proposed values (encrypted at rest).
 - `student_statement`: a requester's statement about a contested field, kept with the record.
 - `data_export`: an inspection bundle (encrypted at rest), downloaded through an expiring link.
@@ -102,6 +104,14 @@ def _deidentification() -> None:
     op.add_column(
         "student", sa.Column("deidentified_at", sa.DateTime(timezone=True), nullable=True)
     )
+    # An account (staff, guardian) of a district whose data retention removed.
+    op.add_column(
+        "app_user", sa.Column("deidentified_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    # A portfolio item whose content (title, body) was erased; the row stays for the counts.
+    op.add_column(
+        "portfolio_item", sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_table(
         "audit_change",
         _id(),
@@ -173,6 +183,8 @@ def downgrade() -> None:
     )
     op.drop_column("legitimate_interest_grant", "archived_at")
     op.drop_table("audit_change")
+    op.drop_column("portfolio_item", "erased_at")
+    op.drop_column("app_user", "deidentified_at")
     op.drop_column("student", "deidentified_at")
     op.drop_table("data_export")
     op.drop_table("student_statement")
