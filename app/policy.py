@@ -50,6 +50,7 @@ ITEM_VISIBILITIES = ("PRIVATE", "TEACHERS", "COORDINATOR")
 # Objects only a mutation asks about (act `write`).
 WRITE_OBJECTS = (
     "PortfolioItem",
+    "PortfolioItem.delete",
     "Mark",
     "Consent",
     "DirectoryOptOut",
@@ -57,6 +58,7 @@ WRITE_OBJECTS = (
     "DataRequest.resolve",
     "LegitimateInterestGrant",
     "RoleAssignment",
+    "DistrictSettings",
 )
 
 

@@ -35,6 +35,7 @@ from schema.reports.queries import ReportQuery
 from schema.rights.mutations import RightsMutation
 from schema.rights.queries import RightsQuery
 from schema.roster.queries import RosterQuery
+from schema.schools.mutations import DistrictMutation
 from schema.schools.queries import SchoolQuery
 from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
@@ -62,6 +63,7 @@ Mutation = merge_types(
         RightsMutation,
         PeopleMutation,
         ReportMutation,
+        DistrictMutation,
     ),
 )
 

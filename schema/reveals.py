@@ -91,6 +91,7 @@ REVEALS: dict[str, Reveal] = {
     "Student.readiness": _student("Student.readiness"),
     "Student.disclosures": _student("Student.disclosures"),
     "Student.disclosures(first)": PAGE,
+    "Student.consents": _student("Student.consents"),
     "Portfolio.items": _student("Student.portfolio", note="items released by their visibility"),
     "Disclosure.fieldClasses": VALUE,
     # --- classes ----------------------------------------------------------------------------
@@ -193,7 +194,9 @@ REVEALS: dict[str, Reveal] = {
         for payload in (
             "ConsentPayload",
             "DataRequestPayload",
+            "DeletePortfolioItemPayload",
             "DeleteReportPayload",
+            "DistrictSettingsPayload",
             "GrantPayload",
             "LoginPayload",
             "MarkPayload",
