@@ -108,6 +108,12 @@ class AccessMutation:
                     raise writes.WriteRefused(
                         f"a grant here can only go to {rule}", "INELIGIBLE_GRANTEE", "granteeId"
                     )
+                starts = _aware(input.starts_at or datetime.datetime.now(datetime.UTC))
+                # The input is checked first: a vendor's grant is refused for want of consent
+                # only when it would otherwise be made.
+                writes.validate_grant(
+                    purpose=input.purpose, starts_at=starts, expires_at=_aware(input.expires_at)
+                )
                 if (
                     input.scope is GrantScope.STUDENT
                     and is_third_party(roles)
@@ -121,7 +127,6 @@ class AccessMutation:
                         "CONSENT_REQUIRED",
                         "targetId",
                     )
-                starts = _aware(input.starts_at or datetime.datetime.now(datetime.UTC))
                 row = await writes.create_grant(
                     connection,
                     context.actor(),
