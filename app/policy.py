@@ -60,6 +60,8 @@ WRITE_OBJECTS = (
     "RoleAssignment",
     "DistrictSettings",
 )
+# Written for the district as a whole (by a role held district-wide), never for one student.
+DISTRICT_OBJECTS = ("DistrictSettings",)
 
 
 def bit(role: str, relation: str) -> int:
