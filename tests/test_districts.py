@@ -361,3 +361,22 @@ async def test_a_cancelled_school_keeps_its_students_and_guardians(
 def test_cancelling_an_unknown_school_is_a_clear_error(database_url: str) -> None:
     result = _run(database_url, "school", "cancel", "NO-SUCH-SCHOOL", "--yes")
     assert result.returncode == 2 and "no school" in result.stdout
+
+
+async def test_a_code_used_in_several_districts_needs_the_district(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    code, district = await db.fetchrow(
+        "SELECT code, min(district_id) FROM school GROUP BY code"
+        " HAVING count(DISTINCT district_id) > 1 ORDER BY code LIMIT 1"
+    )
+    ambiguous = _run(database_url, "school", "cancel", code, "--dry-run")
+    assert ambiguous.returncode == 2 and "--district" in ambiguous.stdout
+    classes = await db.fetchval("SELECT count(*) FROM class_section")
+    named = _run(database_url, "school", "cancel", code, "--district", str(district), "--dry-run")
+    assert named.returncode == 0, named.stderr
+    name = await db.fetchval(
+        "SELECT name FROM school WHERE code = $1 AND district_id = $2", code, district
+    )
+    assert name in named.stdout and "dry run" in named.stdout
+    assert await db.fetchval("SELECT count(*) FROM class_section") == classes

@@ -60,20 +60,25 @@ class Plan:
         return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)]
 
 
-async def find_school(connection: AsyncConnection, key: str) -> School:
-    """A school by id or by code (`RHS`); a code shared by schools of several districts must be
-    given as an id."""
+async def find_school(
+    connection: AsyncConnection, key: str, *, district_id: int | None = None
+) -> School:
+    """A school by id or by code (`H001`); codes repeat across districts, so a code shared by
+    schools of several districts needs `district_id`."""
     column = "id" if key.isdigit() else "code"
     rows = (
         await connection.execute(
-            text(f"SELECT id, district_id, code, name FROM school WHERE {column} = :key"),  # noqa: S608
-            {"key": int(key) if key.isdigit() else key},
+            text(
+                f"SELECT id, district_id, code, name FROM school WHERE {column} = :key"  # noqa: S608
+                " AND (CAST(:district AS bigint) IS NULL OR district_id = :district)"
+            ),
+            {"key": int(key) if key.isdigit() else key, "district": district_id},
         )
     ).all()
     if not rows:
         raise CancelError(f"no school {key!r}")
     if len(rows) > 1:
-        raise CancelError(f"several schools have the code {key!r}: give its id")
+        raise CancelError(f"schools of several districts have the code {key!r}: add --district")
     row = rows[0]
     return School(row.id, row.district_id, row.code, row.name)
 

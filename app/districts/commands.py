@@ -132,6 +132,9 @@ def district_settings(
 @school_cli.command("cancel")
 def school_cancel(
     school: str = typer.Argument(..., help="The school's code or id."),
+    district: str | None = typer.Option(
+        None, help="District id or name (a code repeats across districts)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would go; change nothing."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
@@ -139,12 +142,13 @@ def school_cancel(
     keep its students, guardians and their links (docs/consent.md)."""
 
     async def find(connection: AsyncConnection) -> tuple[cancel.School, cancel.Plan]:
-        found = await cancel.find_school(connection, school)
+        district_id = await _district_id(connection, district) if district else None
+        found = await cancel.find_school(connection, school, district_id=district_id)
         return found, await cancel.preview(connection, school_id=found.id)
 
     try:
         target, plan = _in_transaction(find)
-    except cancel.CancelError as exc:
+    except (cancel.CancelError, WriteRefused) as exc:
         raise _fail(str(exc)) from None
     table = Table("", "rows", title=f"{target.name} ({target.code}, school {target.id})")
     for name, count in plan.rows():
