@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.config import PROJECT_ROOT, get_settings
+from app.districts.commands import district_cli, school_cli
 
 cli = typer.Typer(
     help="SchoolGraph: student records over GraphQL, guarded by policy.", no_args_is_help=True
@@ -41,6 +42,8 @@ keys_cli = typer.Typer(
 cli.add_typer(keys_cli, name="keys")
 retention_cli = typer.Typer(help="Retention (docs/retention.md).", no_args_is_help=True)
 cli.add_typer(retention_cli, name="retention")
+cli.add_typer(district_cli, name="district")
+cli.add_typer(school_cli, name="school")
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
@@ -303,6 +306,9 @@ def export_oneroster(
     district: str | None = typer.Option(
         None, help="District id or name (needed when the database holds several)."
     ),
+    third_party: str | None = typer.Option(
+        None, help="The recipient, when a third party: students without consent are left out."
+    ),
 ) -> None:
     """Export a district as a OneRoster CSV set, audited (docs/oneroster.md)."""
     import getpass
@@ -319,6 +325,7 @@ def export_oneroster(
                 district=district,
                 school=school,
                 actor=getpass.getuser(),
+                third_party=third_party,
             )
         )
     except RosterExportError as exc:
@@ -329,6 +336,8 @@ def export_oneroster(
         table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"OneRoster {summary.version} of district {summary.district_id}: {out}")
+    if third_party is not None:
+        console.print(f"{summary.left_out:,} students left out: no consent to third parties")
 
 
 @cli.command("demo-accounts")

@@ -50,6 +50,7 @@ ITEM_VISIBILITIES = ("PRIVATE", "TEACHERS", "COORDINATOR")
 # Objects only a mutation asks about (act `write`).
 WRITE_OBJECTS = (
     "PortfolioItem",
+    "PortfolioItem.delete",
     "Mark",
     "Consent",
     "DirectoryOptOut",
@@ -58,9 +59,12 @@ WRITE_OBJECTS = (
     "Contact",
     "LegitimateInterestGrant",
     "RoleAssignment",
+    "DistrictSettings",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download",)
+# Written for the district as a whole (by a role held district-wide), never for one student.
+DISTRICT_OBJECTS = ("DistrictSettings",)
 
 
 def bit(role: str, relation: str) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.consent.rules import THIRD_PARTY_ROLES, third_party_granted
 from app.database import cached_text
 from app.models import Role
 from app.policy import bit
@@ -49,6 +50,11 @@ def _active_enrollment(alias: str) -> str:
         f" AND ({alias}.ends_on IS NULL OR {alias}.ends_on >= CURRENT_DATE)"
     )
 
+
+# A grant to a vendor (a third party) covers only the students whose consent to disclosure to
+# third parties is in force: a withdrawal ends the vendor's access at the next request.
+_CONSENTED = third_party_granted("{s}")
+_THIRD_PARTY_ROLES = ", ".join(f"'{role.value}'" for role in THIRD_PARTY_ROLES)
 
 _VIEWER_SQL = f"""
 SELECT
@@ -83,13 +89,24 @@ SELECT
   coalesce((
     SELECT json_agg(json_build_object(
       'id', g.id, 'purpose', g.purpose, 'scope', g.scope, 'school_id', g.school_id,
+      'third_party', tp.third_party,
       'student_ids', CASE
-        WHEN g.scope = 'student' THEN json_build_array(g.student_id)
+        WHEN g.scope = 'student' THEN (
+          SELECT coalesce(json_agg(s.id), '[]'::json) FROM student s
+          WHERE s.id = g.student_id AND (NOT tp.third_party OR {_CONSENTED.format(s="s.id")}))
         WHEN g.scope = 'class' THEN (
           SELECT coalesce(json_agg(e.student_id), '[]'::json) FROM enrollment e
-          WHERE e.class_id = g.class_id AND {_active_enrollment("e")})
+          WHERE e.class_id = g.class_id AND {_active_enrollment("e")}
+            AND (NOT tp.third_party OR {_CONSENTED.format(s="e.student_id")}))
+        -- A vendor's school grant covers the students of the school who consent, one by one.
+        WHEN tp.third_party THEN (
+          SELECT coalesce(json_agg(s.id), '[]'::json) FROM student s
+          WHERE s.school_id = g.school_id AND {_CONSENTED.format(s="s.id")})
         ELSE '[]'::json END))
     FROM legitimate_interest_grant g
+    CROSS JOIN LATERAL (SELECT EXISTS (
+      SELECT 1 FROM role_assignment ra WHERE ra.user_id = u.id
+        AND ra.role = ANY(ARRAY[{_THIRD_PARTY_ROLES}]::varchar[])) AS third_party) tp
     WHERE g.grantee_user_id = u.id AND g.revoked_at IS NULL
       AND g.starts_at <= now() AND g.expires_at > now()
   ), '[]'::json) AS grants
@@ -183,6 +200,12 @@ class Viewer:
     def mask(self, student_id: int, school_id: int) -> int:
         """The (role, relation) pairs that relate the viewer to one student."""
         return self._masks.mask(self, student_id, school_id)
+
+    @property
+    def district_mask(self) -> int:
+        """The pairs the viewer holds district-wide: what district-level objects (the district's
+        settings) are decided against."""
+        return self._masks.official_district
 
     @property
     def possible_mask(self) -> int:
@@ -283,7 +306,7 @@ def _viewer_from_row(row: Any) -> Viewer:
         grant = Grant(id=g["id"], purpose=g["purpose"])
         for student_id in g["student_ids"]:
             by_student.setdefault(student_id, grant)
-        if g["scope"] == "school":
+        if g["scope"] == "school" and not g["third_party"]:
             by_school.setdefault(g["school_id"], grant)
     return Viewer(
         user_id=row.id,

@@ -153,18 +153,8 @@ async def grant_target_school(
 # --- legitimate-interest grants ----------------------------------------------------------------
 
 
-async def create_grant(
-    connection: AsyncConnection,
-    actor: Actor,
-    *,
-    grantee_id: int,
-    scope: str,
-    target_id: int,
-    school_id: int,
-    purpose: str,
-    starts_at: datetime,
-    expires_at: datetime,
-) -> Row[Any]:
+def validate_grant(*, purpose: str, starts_at: datetime, expires_at: datetime) -> str:
+    """Refuse a grant's purpose or period; the purpose, trimmed."""
     purpose = purpose.strip()
     if not purpose:
         raise WriteRefused("a grant needs its purpose", "PURPOSE_REQUIRED", "purpose")
@@ -181,6 +171,22 @@ async def create_grant(
         raise WriteRefused("a grant must expire after it starts", "INVALID_PERIOD", "expiresAt")
     if expires_at - starts_at > MAX_GRANT:
         raise WriteRefused("a grant lasts at most one year", "TOO_LONG", "expiresAt")
+    return purpose
+
+
+async def create_grant(
+    connection: AsyncConnection,
+    actor: Actor,
+    *,
+    grantee_id: int,
+    scope: str,
+    target_id: int,
+    school_id: int,
+    purpose: str,
+    starts_at: datetime,
+    expires_at: datetime,
+) -> Row[Any]:
+    purpose = validate_grant(purpose=purpose, starts_at=starts_at, expires_at=expires_at)
     row = await _returning(
         connection,
         "INSERT INTO legitimate_interest_grant (district_id, grantee_user_id, scope, student_id,"

@@ -36,6 +36,7 @@ from schema.rights.contact import ContactMutation
 from schema.rights.mutations import RightsMutation
 from schema.rights.queries import RightsQuery
 from schema.roster.queries import RosterQuery
+from schema.schools.mutations import DistrictMutation
 from schema.schools.queries import SchoolQuery
 from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
@@ -64,6 +65,7 @@ Mutation = merge_types(
         ContactMutation,
         PeopleMutation,
         ReportMutation,
+        DistrictMutation,
     ),
 )
 

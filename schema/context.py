@@ -200,6 +200,14 @@ class Context:
             return 0
         return self._viewer.mask(student_id, school_id) & self.policy.write_mask(obj)
 
+    def district_hit(self, obj: str, *, act: str = "read") -> int:
+        """The viewer's district-wide pairs allowed to `act` on the district-level `obj`
+        (`District.dataRequestDays`, `DistrictSettings`); 0 when none is."""
+        if self._viewer is None:
+            return 0
+        allowed = self.policy.write_mask(obj) if act == "write" else self.decide(obj)
+        return self._viewer.district_mask & allowed
+
     def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
         """Record that `obj` of this student was read through the pairs of `hit`."""
         field_class = self._recorded_class(obj)

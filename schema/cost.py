@@ -31,6 +31,8 @@ LIST_WEIGHTS: dict[str, int] = {
     "Student.marks": 16,
     "Student.guardians": 4,
     "Student.readiness": 10,
+    # Four kinds, each given, withdrawn and given again now and then over the school years.
+    "Student.consents": 20,
     "Portfolio.items": 20,
     "Class.teachers": 3,
     "Viewer.children": 5,

@@ -66,6 +66,8 @@ class Loaders:
         self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
         self.portfolio = self._by_key("portfolio", "student_id")
         self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
+        # Newest first: the first of each kind is the one in force.
+        self.consents = self._grouped("consent", "student_id", "recorded_at DESC, id DESC")
         self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id", sealed="app_user")
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")

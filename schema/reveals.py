@@ -97,6 +97,7 @@ REVEALS: dict[str, Reveal] = {
         " of the fields it contests",
     ),
     "Statement.fields": VALUE,
+    "Student.consents": _student("Student.consents"),
     "Portfolio.items": _student("Student.portfolio", note="items released by their visibility"),
     "Disclosure.fieldClasses": VALUE,
     # --- classes ----------------------------------------------------------------------------
@@ -213,7 +214,9 @@ REVEALS: dict[str, Reveal] = {
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
+            "DeletePortfolioItemPayload",
             "DeleteReportPayload",
+            "DistrictSettingsPayload",
             "GrantPayload",
             "LoginPayload",
             "MarkPayload",

@@ -47,6 +47,7 @@ FIELD_CLASS: dict[str, str] = {
     "enrollments": "academic",
     "portfolio": "portfolio",
     "disclosures": "disclosures",
+    "consents": "disclosures",
 }
 
 # --- SPEC §5 as data ------------------------------------------------------------------------------
@@ -296,7 +297,8 @@ class Oracle:
                     fields.add(name)
             if row["academic"] == YES or (row["academic"] == OWN_CLASSES and academic == NO):
                 academic = row["academic"]
-            visibilities |= row["portfolio"]
+            if relation in WHOLE_PORTFOLIO or not _coppa_withheld(student):
+                visibilities |= row["portfolio"]
         marks = classes = enrollments = None
         if academic == YES:
             fields.add("readiness")
@@ -317,6 +319,21 @@ class Oracle:
         return StudentAccess(
             frozenset(relations), frozenset(fields), marks, classes, enrollments, items
         )
+
+
+# COPPA: an under-13 student's items without parental consent in force are no longer used; those
+# who read the whole portfolio (the student, guardians) still see them.
+WHOLE_PORTFOLIO = ("self", "guardian_of")
+
+
+def _coppa_withheld(student: dict[str, Any] | None) -> bool:
+    if student is None or student["coppa_consent"]:
+        return False
+    born: datetime.date | None = student["date_of_birth"]
+    if born is None:
+        return True  # an unknown birth date counts as a child's
+    today = datetime.datetime.now(datetime.UTC).date()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day)) < 13
 
 
 def expected_value(student: dict[str, Any], name: str) -> Any:

@@ -58,7 +58,15 @@ async def test_my_access_matches_what_a_query_releases(gql: Gql, db: asyncpg.Con
     access = (await gql(MY_ACCESS, as_user="student", variables={"id": sid(mate)})).ok()
     fields = [f for f in access["myAccess"]["fields"] if f["field"] != "school"]
     selection = " ".join(f["field"] for f in fields)
-    for name in ("guardians", "marks", "readiness", "classes", "disclosures", "statements"):
+    for name in (
+        "guardians",
+        "marks",
+        "readiness",
+        "classes",
+        "disclosures",
+        "statements",
+        "consents",
+    ):
         selection = selection.replace(name, name + " { __typename }")
     selection = selection.replace("portfolio", "portfolio { headline }")
     response = await gql(

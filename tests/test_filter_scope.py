@@ -365,6 +365,12 @@ async def build_oracle(db: asyncpg.Connection, username: str) -> Oracle:
                                               AND {_ACTIVE.format(a="e")}))
         WHERE g.grantee_user_id = $1 AND g.revoked_at IS NULL
           AND g.starts_at <= now() AND g.expires_at > now()
+          -- a vendor's grant covers the students whose consent to third parties is in force
+          AND (NOT EXISTS (SELECT 1 FROM role_assignment r
+                           WHERE r.user_id = $1 AND r.role = 'support')
+               OR coalesce((SELECT c.granted FROM consent c WHERE c.student_id = s.id
+                              AND c.kind = 'third_party_disclosure'
+                            ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1), false))
         """,
         uid,
     )
@@ -658,9 +664,16 @@ class Checker:
                 assert o.may_read(parent_pk, name, class_id=klass), (
                     f"{where}: reveals {name} of student {parent_pk} in class {klass}"
                 )
-        elif target in ("Student.guardians", "Student.readiness", "Student.disclosures"):
+        elif target in (
+            "Student.guardians",
+            "Student.readiness",
+            "Student.disclosures",
+            "Student.consents",
+        ):
             assert parent_pk is not None
-            name = {"Student.guardians": "email"}.get(target, target.split(".")[1])
+            name = {"Student.guardians": "email", "Student.consents": "disclosures"}.get(
+                target, target.split(".")[1]
+            )
             assert o.may_read(parent_pk, name), f"{where}: {target} shown"
         elif target == "Student.statements":
             # A statement goes wherever one of the fields it contests may be read.
@@ -825,11 +838,20 @@ async def signed_in(
     )
     payload = response.ok()["grantLegitimateInterest"]
     assert payload["userErrors"] == [], payload
+    # A vendor sees only students who consent to disclosure to third parties: half of them do.
+    consents = await db.fetch(
+        "INSERT INTO consent (district_id, student_id, kind, granted, given_by)"
+        " SELECT s.district_id, s.id, 'third_party_disclosure', true, $2 FROM student s"
+        " WHERE s.school_id = $1 AND s.id % 2 = 0 RETURNING id",
+        _pk(target) if scope == "SCHOOL" else 0,
+        grantee,
+    ) if account == "support" else []  # fmt: skip
     try:
         yield account
     finally:
         revoked = await gql(REVOKE, as_user=grantor, variables={"id": payload["grant"]["id"]})
         assert revoked.ok()["revokeLegitimateInterest"]["userErrors"] == []
+        await db.execute("DELETE FROM consent WHERE id = ANY($1)", [r["id"] for r in consents])
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -383,8 +383,17 @@ async def test_grant_target_elsewhere_is_answered_like_a_missing_one(
 
 async def test_principal_grants_support_a_school(gql: Gql, db: asyncpg.Connection) -> None:
     """A school-wide grant to vendor support: directory, contact and academic records of the
-    school's students, never demographics; a student of another school stays invisible."""
+    school's students who consent to disclosure to third parties, never demographics; a student
+    of the school without that consent, and one of another school, stay invisible."""
     school = await _school_a(db)
+    pupil = await _pick(db, "s.school_id = $1", school)
+    without = await _pick(db, "s.school_id = $1 AND s.id <> $2", school, pupil)
+    consent = await db.fetchval(
+        "INSERT INTO consent (district_id, student_id, kind, granted, given_by)"
+        " SELECT s.district_id, s.id, 'third_party_disclosure', true, u.id FROM student s,"
+        " app_user u WHERE s.id = $1 AND u.username = 'admin' RETURNING id",
+        pupil,
+    )
     variables = {
         "input": {
             "granteeId": to_global_id("StaffMember", await _user_id(db, "support")),
@@ -397,15 +406,16 @@ async def test_principal_grants_support_a_school(gql: Gql, db: asyncpg.Connectio
     payload = (await gql(GRANT, as_user="principal", variables=variables)).ok()
     grant = payload["grantLegitimateInterest"]["grant"]
     try:
-        pupil = await _pick(db, "s.school_id = $1", school)
         response = await gql(STUDENT_QUERY, as_user="support", variables={"id": sid(pupil)})
         row = dict(SPEC_TABLE["legitimate_interest"], demographic=N, portfolio=N)
         await check_row(db, response, pupil, row)
         elsewhere = await _pick(db, "s.school_id <> $1", school)
-        response = await gql(STUDENT_QUERY, as_user="support", variables={"id": sid(elsewhere)})
-        assert response.data["student"] is None
+        for hidden in (without, elsewhere):
+            response = await gql(STUDENT_QUERY, as_user="support", variables={"id": sid(hidden)})
+            assert response.data["student"] is None
     finally:
         await gql(REVOKE, as_user="principal", variables={"id": grant["id"]})
+        await db.execute("DELETE FROM consent WHERE id = $1", consent)
 
 
 # --- relations that end ---------------------------------------------------------------------

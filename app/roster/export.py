@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from app.consent.rules import third_party_granted
 from app.database import asyncpg_dsn
 from app.encryption import KEYS_SQL, DecryptionFailed, Keyring, MasterKey, data_keys
 from app.roster import mapping
@@ -94,6 +95,9 @@ class ExportSummary:
     school_id: int | None
     path: Path
     rows: dict[str, int] = field(default_factory=dict)
+    # The recipient, when it is a third party; and the students left out for want of consent.
+    third_party: str | None = None
+    left_out: int = 0
 
 
 def _grade(level: int | None) -> str:
@@ -224,9 +228,15 @@ async def _district(c: asyncpg.Connection, district: str | None) -> asyncpg.Reco
 
 
 async def _prepare(
-    c: asyncpg.Connection, version: str, district_id: int, school: int | None
-) -> str:
-    """Temporary tables of what is exported, each row with its (sourced or generated) id."""
+    c: asyncpg.Connection,
+    version: str,
+    district_id: int,
+    school: int | None,
+    *,
+    third_party: bool = False,
+) -> tuple[str, int]:
+    """Temporary tables of what is exported, each row with its (sourced or generated) id; and,
+    for a third party, how many students were left out for want of their consent."""
     d_sid = await c.fetchval(
         f"SELECT {_SID.format(alias='d', kind='district')} FROM district d WHERE id = $1",
         district_id,
@@ -262,6 +272,15 @@ async def _prepare(
         " WHERE st.district_id = $1 AND st.enrollment_status = 'active'",
         district_id,
     )
+    left_out = 0
+    if third_party:
+        # Disclosure to a third party needs the student's consent in force (docs/consent.md):
+        # without it the student is not exported, nor anything that names them (roles,
+        # enrollments, demographics, guardian links; guardians left with no student go too).
+        status = await c.execute(
+            f"DELETE FROM x_student st WHERE NOT {third_party_granted('st.id')}"
+        )
+        left_out = int(status.rsplit(" ", 1)[1])
     names = _ROLES[version]
     # One row per (user, OneRoster role, org), as the importer reads roles back.
     await temp(
@@ -297,8 +316,9 @@ async def _prepare(
         "DELETE FROM x_role r WHERE r.sg_role = 'guardian' AND NOT EXISTS (SELECT 1 FROM"
         " guardian_link g JOIN x_student st ON st.id = g.student_id"
         " WHERE g.guardian_user_id = r.user_id)"
-        " AND $1::bigint IS NOT NULL",
+        " AND ($1::bigint IS NOT NULL OR $2)",
         school,
+        third_party,
     )
     rank = "array_position($1::text[], sg_role)"
     await temp(
@@ -337,7 +357,7 @@ async def _prepare(
         " UNION SELECT student_sid, guardian_sid FROM x_link) p GROUP BY sid) a"
         " WHERE a.sid = u.sid"
     )
-    return str(d_sid)
+    return str(d_sid), left_out
 
 
 async def export_roster(
@@ -348,7 +368,10 @@ async def export_roster(
     district: str | None = None,
     school: int | None = None,
     actor: str | None = None,
+    third_party: str | None = None,
 ) -> ExportSummary:
+    """Write the export to `path`. `third_party`: the recipient's name when it is not the
+    district itself; students without consent to disclosure to third parties are left out."""
     if version not in VERSIONS:
         raise RosterExportError(f"version {version!r}: expected 1.1 or 1.2")
     c = await asyncpg.connect(asyncpg_dsn(url))
@@ -361,7 +384,11 @@ async def export_roster(
             ):
                 raise RosterExportError(f"no school {school} in district {district_id}")
             ring = Keyring.unwrap(MasterKey.from_settings(), data_keys(await c.fetch(KEYS_SQL)))
-            d_sid = await _prepare(c, version, district_id, school)
+            if third_party is not None and not third_party.strip():
+                raise RosterExportError("name the third party the export is for")
+            d_sid, left_out = await _prepare(
+                c, version, district_id, school, third_party=third_party is not None
+            )
             # Written beside the target and renamed when complete: no half-written set.
             partial = path.with_name(path.name + ".partial")
             try:
@@ -372,7 +399,9 @@ async def export_roster(
                 partial.unlink(missing_ok=True)
                 raise
             os.replace(partial, path)
-            summary = ExportSummary(version, district_id, school, path, ex.rows)
+            summary = ExportSummary(
+                version, district_id, school, path, ex.rows, third_party, left_out
+            )
             await c.execute(
                 "INSERT INTO audit_event (district_id, actor_user_id, action, target_type,"
                 " target_id, details) VALUES ($1, NULL, $2, $3, $4, $5::jsonb)",
@@ -397,6 +426,10 @@ def _details(summary: ExportSummary, actor: str | None) -> str:
             "school_id": summary.school_id,
             "file": summary.path.name,
             "rows": summary.rows,
+            # Null: for the district's own use. A name: a third party, and the students left
+            # out for want of their consent.
+            "third_party": summary.third_party,
+            "left_out": summary.left_out,
         },
         sort_keys=True,
     )

@@ -2,7 +2,9 @@
 
 Who may grant is policy (`LegitimateInterestGrant, write` for the viewer's role as a school
 official of the target's school); to whom is decided here: a coordinator grants to themselves or
-a designee at that school, an administrator to any staff or support user of their scope.
+a designee at that school, an administrator to any staff or support user of their scope. A vendor
+(support) is granted one student only while the student's consent to disclosure to third parties
+is in force.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime
 import strawberry
 
 from app import writes
+from app.consent.rules import is_third_party, third_party_consent
 from app.models import Role
 from app.policy import bit
 from app.relations import GRANTEE_ROLES
@@ -106,6 +109,24 @@ class AccessMutation:
                         f"a grant here can only go to {rule}", "INELIGIBLE_GRANTEE", "granteeId"
                     )
                 starts = _aware(input.starts_at or datetime.datetime.now(datetime.UTC))
+                # The input is checked first: a vendor's grant is refused for want of consent
+                # only when it would otherwise be made.
+                writes.validate_grant(
+                    purpose=input.purpose, starts_at=starts, expires_at=_aware(input.expires_at)
+                )
+                if (
+                    input.scope is GrantScope.STUDENT
+                    and is_third_party(roles)
+                    and not await third_party_consent(connection, student_id=target)
+                ):
+                    # A class or school grant to a vendor covers only the students who consent
+                    # (app/relations.py); one student's grant without it would cover nobody.
+                    raise writes.WriteRefused(
+                        "the student's consent to disclosure to third parties is not in force:"
+                        " a vendor cannot be granted access to their record",
+                        "CONSENT_REQUIRED",
+                        "targetId",
+                    )
                 row = await writes.create_grant(
                     connection,
                     context.actor(),

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 
 from app import investigation, reads
+from app.consent.rules import coppa_withheld
 from app.models import Role
-from app.policy import FIELD_CLASSES, WRITE_OBJECTS, CompiledPolicy, pairs_of
+from app.policy import DISTRICT_OBJECTS, FIELD_CLASSES, WRITE_OBJECTS, CompiledPolicy, pairs_of
 from app.relations import Viewer, load_viewer
 from schema import reveals
 from schema.access.types import (
@@ -80,6 +81,8 @@ class AccessQuery:
             return None
         policy = context.policy
         mask = context.student_mask(row.id, row.school_id)
+        # As `Student.portfolio` decides: content collected without COPPA consent is withheld.
+        items = policy.mask("PortfolioItem.WITHOUT_CONSENT") if coppa_withheld(row) else -1
         return StudentAccess(
             student_id=student_id,
             relations=_relations(mask),
@@ -87,9 +90,13 @@ class AccessQuery:
             portfolio_visibilities=[
                 v
                 for v in ("PRIVATE", "TEACHERS", "COORDINATOR")
-                if mask & policy.mask(f"PortfolioItem.{v}")
+                if mask & policy.mask(f"PortfolioItem.{v}") & items
             ],
-            writes=[obj for obj in WRITE_OBJECTS if mask & policy.write_mask(obj)],
+            writes=[
+                obj
+                for obj in WRITE_OBJECTS
+                if obj not in DISTRICT_OBJECTS and mask & policy.write_mask(obj)
+            ],
         )
 
     @strawberry.field(

@@ -12,6 +12,7 @@ import datetime
 import strawberry
 
 from app import models, writes
+from app.consent.rules import age_on
 from app.models import Role
 from app.policy import bit
 from app.rights import amend, fulfil, statements
@@ -21,7 +22,7 @@ from schema.context import Info
 from schema.errors import Forbidden, UserError
 from schema.relay import from_global_id
 from schema.rights.types import Consent, DataRequest, DataRequestStatus, Statement
-from schema.students.mutations import age_on, writable_student
+from schema.students.mutations import writable_student
 
 ELIGIBLE_AGE = 18
 _SELF = bit(Role.STUDENT, "self")

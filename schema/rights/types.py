@@ -37,16 +37,27 @@ class Consent(Node):
     kind: models.ConsentKind
     granted: bool
     recorded_at: datetime.datetime
+    current: bool = strawberry.field(
+        description="The newest decision of its kind for the student: the one in force."
+    )
+    given_by_user_id: strawberry.Private[int]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Consent:
+    def from_row(cls, row: Row[Any], *, current: bool = True) -> Consent:
         return cls(
             id=to_global_id("Consent", row.id),
             student_id=to_global_id("Student", row.student_id),
             kind=models.ConsentKind(row.kind),
             granted=row.granted,
             recorded_at=row.recorded_at,
+            current=current,
+            given_by_user_id=row.given_by,
         )
+
+    @strawberry.field(description="Who recorded it (a guardian, or the eligible student).")
+    async def given_by(self, info: Info) -> str | None:
+        user = await info.context.loaders.user.load(self.given_by_user_id)
+        return f"{user.first_name} {user.last_name}" if user else None
 
 
 @strawberry.enum(description="What de-identification does to a kind of row.")

@@ -1,13 +1,14 @@
-"""Writes on a student's record: `recordMark`, `addPortfolioItem`, `updatePortfolioItem`.
+"""Writes on a student's record: `recordMark`, `addPortfolioItem`, `updatePortfolioItem`,
+`deletePortfolioItem`.
 
 Each asks the compiled policy for the write (`Mark` for a teacher of the student, `PortfolioItem`
-for the student themself) and then checks what the policy cannot know: a mark is for a class the
-viewer teaches, an under-13 author has COPPA consent on file.
+for the student themself, `PortfolioItem.delete` for the student or a guardian) and then checks
+what the policy cannot know: a mark is for a class the viewer teaches, an under-13 author has
+COPPA consent in force, a guardian deletes only what was collected from a child under 13.
 """
 
 from __future__ import annotations
 
-import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import models, writes
+from app.consent import portfolio
+from app.consent.rules import COPPA_AGE, age_on, coppa_withheld, today
+from app.models import Role
+from app.policy import bit
 from app.relations import Viewer
 from schema.context import Context, Info
 from schema.errors import Forbidden, UserError
@@ -23,15 +28,7 @@ from schema.relay import from_global_id
 from schema.students.types import Mark, PortfolioItem
 
 PORTFOLIO_KINDS = ("interest", "assessment", "reflection", "goal", "artifact", "certification")
-COPPA_AGE = 13
-
-
-def age_on(born: datetime.date | None, day: datetime.date) -> int:
-    # An unknown birth date (a roster import without demographics) counts as a child's: the
-    # protections of minors hold until the date is known.
-    if born is None:
-        return 0
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+_SELF = bit(Role.STUDENT, "self")
 
 
 async def writable_student(
@@ -87,11 +84,28 @@ class PortfolioItemPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class DeletePortfolioItemInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class DeletePortfolioItemPayload:
+    deleted_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 async def _own_record(context: Context, viewer: Viewer, connection: AsyncConnection) -> Row[Any]:
-    """The viewer's own student record, when the policy lets them write their portfolio."""
+    """The viewer's own student record, when the policy lets them write their portfolio and,
+    under 13, a parent's consent to collection is in force (16 CFR 312.5)."""
     if viewer.student_id is None:
         raise Forbidden("only students keep a portfolio", reason="not a student")
     row, _ = await writable_student(context, viewer, connection, viewer.student_id, "PortfolioItem")
+    if coppa_withheld(row):
+        raise writes.WriteRefused(
+            "a parent must consent before a student under 13 adds to a portfolio",
+            "COPPA_CONSENT_REQUIRED",
+        )
     return row
 
 
@@ -138,12 +152,6 @@ class StudentMutation:
                 )
             async with context.db() as connection:
                 me = await _own_record(context, viewer, connection)
-                today = datetime.datetime.now(datetime.UTC).date()
-                if age_on(me.date_of_birth, today) < COPPA_AGE and not me.coppa_consent:
-                    raise writes.WriteRefused(
-                        "a parent must consent before a student under 13 adds to a portfolio",
-                        "COPPA_CONSENT_REQUIRED",
-                    )
                 row = await writes.add_portfolio_item(
                     connection,
                     context.actor(),
@@ -186,3 +194,46 @@ class StudentMutation:
         except writes.WriteRefused as refusal:
             return PortfolioItemPayload(user_errors=[UserError.of(refusal)])
         return PortfolioItemPayload(item=PortfolioItem.from_row(row))
+
+    @strawberry.mutation(
+        description="A student deletes one of their portfolio items; a guardian one of a child "
+        "under 13 (audited, the content is not kept)."
+    )
+    async def delete_portfolio_item(
+        self, info: Info, input: DeletePortfolioItemInput
+    ) -> DeletePortfolioItemPayload:
+        context = info.context
+        viewer = await context.require_viewer()
+        _, item_pk = from_global_id(input.id, "PortfolioItem")
+        try:
+            async with context.db() as connection:
+                item = await portfolio.item(
+                    connection, item_id=item_pk, district_id=viewer.district_id
+                )
+                hit = context.write_hit(
+                    "PortfolioItem.delete", school_id=item.school_id, student_id=item.student_id
+                )
+                if not hit:
+                    # Another student's item, or one the viewer may not delete: not found, so
+                    # the mutation is no oracle for other students' items.
+                    raise writes.WriteRefused("no such portfolio item", "NOT_FOUND", "id")
+                if not hit & _SELF:
+                    student = await writes.student(
+                        connection, student_id=item.student_id, district_id=viewer.district_id
+                    )
+                    if age_on(student.date_of_birth, today()) >= COPPA_AGE:
+                        raise writes.WriteRefused(
+                            f"from {COPPA_AGE} the student deletes their own items; a guardian"
+                            " may file a DELETE data request",
+                            "STUDENT_DECIDES",
+                            "id",
+                        )
+                await portfolio.delete_item(
+                    connection,
+                    context.actor(),
+                    item=item,
+                    on_behalf="self" if hit & _SELF else "guardian",
+                )
+        except writes.WriteRefused as refusal:
+            return DeletePortfolioItemPayload(user_errors=[UserError.of(refusal)])
+        return DeletePortfolioItemPayload(deleted_id=input.id)

@@ -12,12 +12,13 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from app import models
+from app.consent.rules import coppa_withheld
 from schema.context import Context, Info
 from schema.relay import Node, to_global_id
 
 if TYPE_CHECKING:
     from schema.classes.types import Class, Enrollment
-    from schema.rights.types import Statement
+    from schema.rights.types import Consent, Statement
     from schema.schools.types import School, Term
 
 SchoolRef = Annotated["School", strawberry.lazy("schema.schools.types")]
@@ -25,6 +26,7 @@ TermRef = Annotated["Term", strawberry.lazy("schema.schools.types")]
 ClassRef = Annotated["Class", strawberry.lazy("schema.classes.types")]
 EnrollmentRef = Annotated["Enrollment", strawberry.lazy("schema.classes.types")]
 StatementRef = Annotated["Statement", strawberry.lazy("schema.rights.types")]
+ConsentRef = Annotated["Consent", strawberry.lazy("schema.rights.types")]
 
 
 strawberry.enum(models.Visibility, name="PortfolioVisibility")
@@ -189,10 +191,17 @@ class Student(Node):
         if not self.mask & context.decide("Student.portfolio"):
             context.redact(info, "Student.portfolio", "no policy line allows this relation")
             return None
+        # Collected from an under-13 student without parental consent in force: no longer used
+        # (app/consent/rules.py), so released only where the policy releases such items.
+        withheld = (
+            self.mask & context.decide("PortfolioItem.WITHOUT_CONSENT")
+            if coppa_withheld(self.row)
+            else -1
+        )
         released = {
             v: hit
             for v in ("PRIVATE", "TEACHERS", "COORDINATOR")
-            if (hit := self.mask & context.decide(f"PortfolioItem.{v}"))
+            if (hit := self.mask & context.decide(f"PortfolioItem.{v}") & withheld)
         }
         portfolio = await context.loaders.portfolio.load(self.pk)
         if portfolio is None:
@@ -243,6 +252,23 @@ class Student(Node):
             return None
         rows = await info.context.loaders.disclosures(max(0, min(first, 1000))).load(self.pk)
         return [Disclosure.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The consents recorded for the student and their withdrawals, newest first; "
+        "`current` marks the one in force for each kind."
+    )
+    async def consents(self, info: Info) -> list[ConsentRef] | None:
+        from schema.rights.types import Consent
+
+        if not self._show(info, "consents"):
+            return None
+        rows = await info.context.loaders.consents.load(self.pk)
+        seen: set[str] = set()
+        consents = []
+        for row in rows:  # newest first: the first of each kind is in force
+            consents.append(Consent.from_row(row, current=row.kind not in seen))
+            seen.add(row.kind)
+        return consents
 
 
 @strawberry.type(description="A parent, guardian or relative linked to a student.")
