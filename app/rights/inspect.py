@@ -265,16 +265,3 @@ async def record_download(
             "size_bytes": export.size_bytes,
         },
     )
-
-
-async def purge_expired(connection: AsyncConnection, *, now: datetime | None = None) -> int:
-    """Remove the content of every expired bundle (the row stays, with `purged_at`): the
-    number of bundles purged. Retention runs it."""
-    result = await connection.execute(
-        text(
-            "UPDATE data_export SET content = NULL, purged_at = :now"
-            " WHERE expires_at <= :now AND purged_at IS NULL"
-        ),
-        {"now": now or datetime.now(UTC)},
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
