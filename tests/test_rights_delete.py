@@ -19,8 +19,9 @@ from tests.helpers import GraphQLResponse
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
 
-FILE = """mutation ($id: ID!, $kind: DataRequestKind!, $details: String) {
-  fileDataRequest(input: {studentId: $id, kind: $kind, details: $details}) {
+FILE = """mutation ($id: ID!, $kind: DataRequestKind!, $details: String,
+                   $changes: [ProposedChangeInput!]) {
+  fileDataRequest(input: {studentId: $id, kind: $kind, details: $details, changes: $changes}) {
     dataRequest { id status } userErrors { code message } } }"""
 RESOLVE = """mutation ($id: ID!, $confirm: Boolean!) {
   resolveDataRequest(input: {id: $id, status: COMPLETED, resolution: "Done as asked",
@@ -73,9 +74,12 @@ async def test_a_delete_request_leaves_no_trace_and_the_totals_stand(
     assert await identity_traces(db, district), "the scan finds the identity before"
 
     # An amendment filed before the deletion cannot be carried out after it.
-    amend = (await gql(FILE, as_user=guardian, variables={"id": subject, "kind": "AMEND"})).ok()[
-        "fileDataRequest"
-    ]["dataRequest"]
+    phone = [{"field": "PHONE", "value": "+1 512 555 0142"}]
+    amend = (
+        await gql(
+            FILE, as_user=guardian, variables={"id": subject, "kind": "AMEND", "changes": phone}
+        )
+    ).ok()["fileDataRequest"]["dataRequest"]
     filed = (
         await gql(
             FILE,
