@@ -337,22 +337,28 @@ class Deidentified:
     counts: dict[str, int]
 
 
+async def _lock_identified(
+    connection: AsyncConnection, table: str, ids: Sequence[int], district_id: int
+) -> list[int]:
+    """Lock the rows of `table` (student or app_user, from the code) among `ids` that belong to
+    the district and still carry an identity; their ids. Two runs at once do each row once."""
+    result = await connection.execute(
+        text(
+            f"SELECT id FROM {table} WHERE id = ANY(:ids) AND district_id = :district_id"  # noqa: S608
+            " AND deidentified_at IS NULL ORDER BY id FOR UPDATE"
+        ),
+        {"ids": list(ids), "district_id": district_id},
+    )
+    return list(result.scalars())
+
+
 async def deidentify_students(
     connection: AsyncConnection, student_ids: Sequence[int], *, district_id: int
 ) -> Deidentified:
     """Remove the identity of the students of `district_id` among `student_ids` who still have
     one (the others are skipped). Locks the students' rows: two runs at once do each student
     once."""
-    locked = (
-        await connection.execute(
-            text(
-                "SELECT id FROM student WHERE id = ANY(:ids) AND district_id = :district_id"
-                " AND deidentified_at IS NULL ORDER BY id FOR UPDATE"
-            ),
-            {"ids": list(student_ids), "district_id": district_id},
-        )
-    ).scalars()
-    ids = list(locked)
+    ids = await _lock_identified(connection, "student", student_ids, district_id)
     counts: dict[str, int] = {"students": len(ids)}
     if not ids:
         return Deidentified(ids, counts)
@@ -479,17 +485,7 @@ async def deidentify_accounts(
     """Remove the identity of accounts (staff, guardians) of `district_id`: username and names
     become a pseudonym, contact and sign-in are cleared, the account is deactivated and holds no
     role. The ids of the accounts changed (those not done before)."""
-    ids = list(
-        (
-            await connection.execute(
-                text(
-                    "SELECT id FROM app_user WHERE id = ANY(:ids) AND district_id = :district_id"
-                    " AND deidentified_at IS NULL ORDER BY id FOR UPDATE"
-                ),
-                {"ids": list(user_ids), "district_id": district_id},
-            )
-        ).scalars()
-    )
+    ids = await _lock_identified(connection, "app_user", user_ids, district_id)
     if not ids:
         return ids
     params = {"ids": ids, "codes": [new_pseudonym() for _ in ids], "removed": REMOVED_FIRST_NAME}
