@@ -423,13 +423,13 @@ async def test_too_few_students_are_refused(seeded):
 async def test_a_failing_load_rolls_back_everything(admin_database_url, monkeypatch):
     """An error in the middle of the load (here: in the row generator) leaves the database as
     migrated: no rows, every index and foreign key still there."""
-    from app import seed as seed_module
+    from app.seed.generator import Generator
 
     def broken(self: Any) -> Any:
         raise RuntimeError("generator failed")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(seed_module._Generator, "_portfolio_rows", broken)
+    monkeypatch.setattr(Generator, "_portfolio_rows", broken)
     async with fresh_database(admin_database_url) as url, connect(url) as connection:
         before = await snapshot(connection)
         with pytest.raises(RuntimeError, match="generator failed"):
