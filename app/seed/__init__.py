@@ -17,14 +17,18 @@ What `seed()` builds, for `students` students and a `today`:
   (parent, guardian or relative; a few links carry a custody restriction). Names come from
   Faker pools matched to the federal race/ethnicity categories, birth dates fit the grade (a
   few students were held back; some seniors are 18), about 10% have a preferred name and 3%
-  opted out of directory information. Most under-13 students have a recorded COPPA consent.
+  opted out of directory information. A parent's COPPA consent is on file for about 90% of
+  the students under 13 (on `today`) and 96% of the others.
 - **Classes**: secondary students take four core courses (sections mostly of one grade) and
   two electives (mixed grades); elementary students have a homeroom (four core classes with one
   teacher) plus fine arts and PE. Sections hold 20-30 students; teachers teach about five
   classes of one department. The previous term has its own classes, enrollments that ended,
   and final marks; most current classes have progress marks.
 - **Portfolios** (grades 6+), **readiness indicators** (Texas CCMR, grades 11-12) and **activity
-  events** (logins and portfolio edits in the last 12 weeks).
+  events** (logins and portfolio edits in the last 12 weeks). Nothing is collected from a
+  student under 13 without COPPA consent, as the product itself refuses it: such a student (in
+  grade 6 or 7) has no portfolio, no items, no headline and no portfolio edits, only logins; so
+  `schoolgraph retention run` finds no COPPA content to erase in a fresh demo.
 - **Demo accounts** (`DEMO_ACCOUNTS`, password `DEMO_PASSWORD`), woven into that data: the
   `teacher` teaches five current math sections at school A (about 115 students), `student` is a
   14-16 year old in one of them, and `guardian` is the parent of `student` and of a teenager at

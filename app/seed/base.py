@@ -100,6 +100,8 @@ class Base:
         self.demo_student: Student | None = None
         self.demo_family: Household | None = None
         self.dropped: dict[int, set[int]] = {}  # class id -> students who dropped it this term
+        # Under-13 students without COPPA consent: nothing is collected from them.
+        self.without_coppa: set[int] = set()
 
     def _id(self, table: str) -> int:
         self.next_id[table] += 1

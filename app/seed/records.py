@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from app.consent.rules import COPPA_AGE
 from app.models import ConsentKind, Visibility
 from app.seed.base import MINUTES
 from app.seed.calendar import age_on
@@ -62,9 +63,11 @@ class Records(People):
                 if rng.random() < (0.3 if st.gender == "nonbinary" else 0.1):
                     preferred = NICKNAMES.get(st.first) or self._person(st.gender)[0]
                 # COPPA: a consent is on file for most students (under 13: ~90%).
-                coppa = rng.random() < (0.9 if age < 13 else 0.96)
+                coppa = rng.random() < (0.9 if age < COPPA_AGE else 0.96)
                 if spec.demo and st is self.demo_student:
                     coppa = True
+                if age < COPPA_AGE and not coppa:
+                    self.without_coppa.add(st.id)
                 phone = self._phone(spec) if st.grade >= 6 and rng.random() < 0.75 else None
                 self.tables["student"].append(
                     (st.id, spec.id, st.school.id, st.user_id, st.number, st.first, st.last,
@@ -186,7 +189,12 @@ class Records(People):
         return found
 
     def _portfolio_rows(self) -> Iterator[None]:
-        """Portfolios for grades 6+, with items and the activity (logins, edits) of 12 weeks."""
+        """Portfolios for grades 6+, with items and the activity (logins, edits) of 12 weeks.
+
+        Nothing is collected from an under-13 student without COPPA consent (the product refuses
+        their portfolio items): they get logins only, no portfolio, items or edits. Their draws
+        and ids are taken all the same and the rows left out, so every other row is what it would
+        be otherwise (the ids left out are gaps, as after deletions)."""
         rng, today = self.rng, self.today
         random_, randint, randrange, choice = rng.random, rng.randint, rng.randrange, rng.choice
         window = ACTIVITY_DAYS
@@ -203,11 +211,13 @@ class Records(People):
                 opened = min(date(self.calendar.school_year - (st.grade - 6), 9, 1),
                              today - timedelta(days=7))  # fmt: skip
                 max_age = (today - opened).days
+                collected = st.id not in self.without_coppa
                 portfolio_id = self._id("portfolio")
                 headline = choice(HEADLINES) if random_() < 0.7 else None
-                self.tables["portfolio"].append(
-                    (portfolio_id, spec.id, st.id, headline, self._at(opened, 10 * 60))
-                )
+                if collected:
+                    self.tables["portfolio"].append(
+                        (portfolio_id, spec.id, st.id, headline, self._at(opened, 10 * 60))
+                    )
                 events: list[tuple[str, datetime]] = []
                 visibilities = None
                 count = randint(2, 5)
@@ -233,10 +243,10 @@ class Records(People):
                         events.append(("portfolio_item_updated", updated))
                     visibility = visibilities[n] if visibilities else self._pick(ITEM_VISIBILITY)
                     body = choice(PORTFOLIO_BODIES) if random_() < 0.85 else None
-                    items.append(
-                        (self._id("portfolio_item"), spec.id, portfolio_id, st.id, kind,
-                         choice(titles), body, visibility, created, updated)
-                    )  # fmt: skip
+                    item = (self._id("portfolio_item"), spec.id, portfolio_id, st.id, kind,
+                            choice(titles), body, visibility, created, updated)  # fmt: skip
+                    if collected:
+                        items.append(item)
                 # Logins: school days more than weekends, school hours and evenings.
                 for _ in range(max(2, randint(8, 12) - len(events))):
                     n = randint(1, window)
@@ -252,9 +262,10 @@ class Records(People):
                 next_id = self.next_id["activity_event"]
                 for kind, at in events:
                     next_id += 1
-                    activity.append(
-                        (next_id, spec.id, st.user_id, st.id, st.school.id, kind, at)
-                    )  # fmt: skip
+                    if collected or kind == "login":
+                        activity.append(
+                            (next_id, spec.id, st.user_id, st.id, st.school.id, kind, at)
+                        )  # fmt: skip
                 self.next_id["activity_event"] = next_id
 
     def _item_kind(self, grade: int) -> tuple[str, tuple[str, ...]]:
