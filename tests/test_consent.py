@@ -456,15 +456,24 @@ async def test_a_student_deletes_their_own_item_and_only_theirs(
 
 
 async def test_a_student_under_13_without_consent_deletes_their_items(
-    gql: Gql, db: asyncpg.Connection
+    gql: Gql, db: asyncpg.Connection, undo_consents: None
 ) -> None:
+    # What was collected while a parent's consent was in force is still the child's to delete
+    # once the consent is withdrawn.
     row = await db.fetchrow(
-        "SELECT s.id, u.username, i.id AS item FROM student s JOIN app_user u ON u.id = s.user_id"
-        " JOIN portfolio_item i ON i.student_id = s.id"
-        " WHERE NOT s.coppa_consent AND s.date_of_birth > CURRENT_DATE - interval '12 years'"
-        " ORDER BY s.id, i.id LIMIT 1"
+        """
+        SELECT s.id, u.username, gu.username AS guardian, i.id AS item
+        FROM student s JOIN app_user u ON u.id = s.user_id
+        JOIN portfolio_item i ON i.student_id = s.id
+        JOIN guardian_link gl ON gl.student_id = s.id AND gl.data_access
+          AND gl.starts_on <= CURRENT_DATE AND gl.ends_on IS NULL
+        JOIN app_user gu ON gu.id = gl.guardian_user_id
+        WHERE s.coppa_consent AND s.date_of_birth > CURRENT_DATE - interval '12 years'
+        ORDER BY s.id DESC, i.id LIMIT 1
+        """
     )
-    assert row is not None, "the seed has under-13 students without consent who hold items"
+    assert row is not None, "the seed has under-13 students with consent who hold items"
+    await _consent(gql, row["guardian"], row["id"], "COPPA_COLLECTION", False)
     item = to_global_id("PortfolioItem", row["item"])
     deleted = (await gql(DELETE_ITEM, as_user=row["username"], variables={"id": item})).ok()
     assert deleted["deletePortfolioItem"] == {"deletedId": item, "userErrors": []}

@@ -20,11 +20,13 @@ from typing import Any
 import asyncpg
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
-from app.database import asyncpg_dsn, with_database
+from app.database import asyncpg_dsn, sqlalchemy_url, with_database
 from app.encryption import ENCRYPTED
 from app.models import Role
+from app.retention.rules import COPPA, due
 from app.seed import (
     DEMO_ACCOUNTS,
     DEMO_PASSWORD,
@@ -337,6 +339,41 @@ async def test_seed_creates_no_legitimate_interest_grants(seeded_db):
     assert await seeded_db.fetchval("SELECT count(*) FROM disclosure") == 0
 
 
+async def test_nothing_is_collected_from_a_child_under_13_without_coppa_consent(seeded):
+    """As the product refuses it (addPortfolioItem): such a student has no portfolio, items or
+    portfolio edits, only logins; everyone else in grade 6+ has a portfolio. So retention finds
+    no COPPA content to erase in a fresh demo."""
+    async with connect(seeded.url) as connection:
+        rows = await connection.fetch(
+            """
+            SELECT s.id, s.grade_level,
+                   s.date_of_birth > $1::date - interval '13 years' AND NOT s.coppa_consent
+                       AS withheld,
+                   (SELECT count(*) FROM portfolio p WHERE p.student_id = s.id) AS portfolios,
+                   (SELECT count(*) FROM portfolio_item i WHERE i.student_id = s.id) AS items,
+                   (SELECT array_agg(DISTINCT a.kind ORDER BY a.kind) FROM activity_event a
+                    WHERE a.student_id = s.id) AS kinds
+            FROM student s WHERE s.grade_level >= 6
+            """,
+            TODAY,
+        )
+    withheld = [r for r in rows if r["withheld"]]
+    assert withheld, "the seed has middle schoolers under 13 without consent"
+    for r in withheld:
+        assert (r["portfolios"], r["items"], r["kinds"]) == (0, 0, ["login"]), dict(r)
+    others = [r for r in rows if not r["withheld"]]
+    assert all(r["portfolios"] == 1 and r["items"] >= 2 for r in others)
+    assert any("portfolio_item_created" in r["kinds"] for r in others)
+
+    engine = create_async_engine(sqlalchemy_url(seeded.url))
+    try:
+        async with engine.connect() as connection:
+            plan = await due(connection, as_of=TODAY)
+    finally:
+        await engine.dispose()
+    assert plan.of_rule(COPPA) == []
+
+
 async def test_summary_counts_the_rows_of_every_table(seeded, seeded_db):
     assert sorted(seeded.summary.rows) == sorted(TABLES)
     counts = {table: count for table, (count, _) in (await digests(seeded_db)).items()}
@@ -423,13 +460,13 @@ async def test_too_few_students_are_refused(seeded):
 async def test_a_failing_load_rolls_back_everything(admin_database_url, monkeypatch):
     """An error in the middle of the load (here: in the row generator) leaves the database as
     migrated: no rows, every index and foreign key still there."""
-    from app import seed as seed_module
+    from app.seed.generator import Generator
 
     def broken(self: Any) -> Any:
         raise RuntimeError("generator failed")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(seed_module._Generator, "_portfolio_rows", broken)
+    monkeypatch.setattr(Generator, "_portfolio_rows", broken)
     async with fresh_database(admin_database_url) as url, connect(url) as connection:
         before = await snapshot(connection)
         with pytest.raises(RuntimeError, match="generator failed"):
