@@ -39,7 +39,7 @@ _log = logging.getLogger("schoolgraph.encryption")
 # The encrypted columns of each table (bytea in the database). Encrypting another column is one
 # entry here plus the migration that turns it into bytea and encrypts what it holds.
 ENCRYPTED: Mapping[str, tuple[str, ...]] = {
-    "app_user": ("email", "phone"),
+    "app_user": ("email", "phone", "totp_secret"),
     "student": ("email", "phone"),
     "mark": ("comment",),
     "portfolio": ("headline",),

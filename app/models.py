@@ -111,6 +111,8 @@ class District(SQLModel, table=True):
     subscription_ends_on: date | None = None
     # Notice before content collected without COPPA consent is erased.
     consent_notice_days: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    # Staff holding an administrator or coordinator role must use a second factor.
+    require_mfa: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # The OneRoster sourcedId of an imported row (app.roster); null otherwise.
     sourced_id: str | None = None
 
@@ -159,6 +161,58 @@ class User(SQLModel, table=True):
     sourced_id: str | None = None
     # Set, for good, when the account's identity was removed (app/rights/deidentify.py).
     deidentified_at: datetime | None = _tstz(nullable=True)
+    last_sign_in_at: datetime | None = _tstz(nullable=True)
+    # The termly access review: when the account was last confirmed, and by whom.
+    reviewed_at: datetime | None = _tstz(nullable=True)
+    reviewed_by: int | None = _fk("app_user.id", nullable=True)
+    password_changed_at: datetime | None = _tstz(nullable=True)
+    # A temporary lock, and how many in a row (each lasts longer than the one before).
+    lock_until: datetime | None = _tstz(nullable=True)
+    lockouts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The second factor: a TOTP secret (encrypted), when it was confirmed, the last step used.
+    totp_secret: bytes | None = _sealed()
+    totp_enabled_at: datetime | None = _tstz(nullable=True)
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class UserSession(SQLModel, table=True):
+    """One sign-in: the token it issued names it (`sid`); revoking it ends the token."""
+
+    __tablename__ = "user_session"
+    id: str = Field(primary_key=True)
+    district_id: int = _fk("district.id")
+    user_id: int = _fk("app_user.id", index=True)
+    started_at: datetime | None = _tstz(default_now=True)
+    last_seen_at: datetime | None = _tstz(default_now=True)
+    expires_at: datetime | None = _tstz()
+    address: str | None = None
+    user_agent: str | None = None
+    revoked_at: datetime | None = _tstz(nullable=True)
+    revoked_by: int | None = _fk("app_user.id", nullable=True)
+
+
+class PasswordToken(SQLModel, table=True):
+    """A one-time password reset or invitation; only the token's SHA-256 is kept."""
+
+    __tablename__ = "password_token"
+    id: int | None = _pk()
+    district_id: int = _fk("district.id")
+    user_id: int = _fk("app_user.id", index=True)
+    token_hash: str = Field(unique=True)
+    purpose: str  # reset, invitation
+    created_by: int | None = _fk("app_user.id", nullable=True)
+    created_at: datetime | None = _tstz(default_now=True)
+    expires_at: datetime | None = _tstz()
+    used_at: datetime | None = _tstz(nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in from a client address (the per-address side of the lockout)."""
+
+    __tablename__ = "login_failure"
+    id: int | None = _pk()
+    address: str
+    at: datetime | None = _tstz(default_now=True)
 
 
 class RoleAssignment(SQLModel, table=True):
