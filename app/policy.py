@@ -60,11 +60,20 @@ WRITE_OBJECTS = (
     "LegitimateInterestGrant",
     "RoleAssignment",
     "DistrictSettings",
+    # the district's records (app/admin/records)
+    "Student",
+    "Class",
+    "Class.visibility",
+    "Enrollment",
+    "TeachingAssignment",
+    "GuardianLink",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download",)
 # Written for the district as a whole (by a role held district-wide), never for one student.
 DISTRICT_OBJECTS = ("DistrictSettings",)
+# Written for a class, not for one student (a class's teacher relates to the class itself).
+CLASS_OBJECTS = ("Class", "Class.visibility", "TeachingAssignment")
 
 
 def bit(role: str, relation: str) -> int:

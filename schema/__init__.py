@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
+from schema.admin.mutations import RecordsMutation
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
 from schema.auth.mutations import AuthMutation
@@ -66,6 +67,7 @@ Mutation = merge_types(
         PeopleMutation,
         ReportMutation,
         DistrictMutation,
+        RecordsMutation,
     ),
 )
 

@@ -211,13 +211,16 @@ REVEALS: dict[str, Reveal] = {
     **{
         f"{payload}.userErrors": PAYLOAD
         for payload in (
+            "ClassPayload",
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
             "DeletePortfolioItemPayload",
             "DeleteReportPayload",
             "DistrictSettingsPayload",
+            "EnrollmentPayload",
             "GrantPayload",
+            "GuardianLinkPayload",
             "LoginPayload",
             "MarkPayload",
             "OptOutPayload",
@@ -225,6 +228,8 @@ REVEALS: dict[str, Reveal] = {
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",
+            "StudentPayload",
+            "TeachingAssignmentPayload",
         )
     },
     "UserError.field": PAYLOAD,

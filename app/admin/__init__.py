@@ -1,0 +1,1 @@
+"""District administration: what a school's or the district's administrators manage."""

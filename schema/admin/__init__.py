@@ -1,0 +1,1 @@
+"""The GraphQL side of district administration (app/admin)."""
