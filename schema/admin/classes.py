@@ -136,7 +136,7 @@ class ClassRecordsMutation:
         # Each field is decided by its own policy object: the visibility by `Class.visibility`,
         # the others by `Class`.
         objects = tuple(
-            sorted({classes.VISIBILITY if n == classes.VISIBILITY else "Class" for n in values})
+            sorted({"Class.visibility" if n == classes.VISIBILITY else "Class" for n in values})
         ) or ("Class",)
 
         async def change(

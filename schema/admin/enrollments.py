@@ -8,7 +8,7 @@ import datetime
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.admin.records import checks, enrollments
+from app.admin.records import checks, enrollments, students
 from app.relations import Viewer
 from schema.admin.frame import perform, writable_class
 from schema.classes.types import Enrollment
@@ -52,9 +52,9 @@ class EnrollmentPayload:
 async def _targets(
     context: Context, viewer: Viewer, connection: AsyncConnection, student: int, klass: int
 ) -> Student:
-    row, _ = await writable_student(context, viewer, connection, student, "Enrollment")
+    await writable_student(context, viewer, connection, student, "Enrollment")
     await writable_class(context, viewer, connection, klass, ("Enrollment",))
-    return Student.from_row(context, row)
+    return Student.from_row(context, await students.record(connection, student))
 
 
 @strawberry.type

@@ -87,7 +87,8 @@ async def _number_free(
         )
 
 
-async def _row(connection: AsyncConnection, student_id: int, *, lock: bool = False) -> Row[Any]:
+async def record(connection: AsyncConnection, student_id: int, *, lock: bool = False) -> Row[Any]:
+    """The student's record as the API reads it (the encrypted values readable)."""
     row = (
         await connection.execute(
             text(_SELECT + (" FOR UPDATE" if lock else "")), {"id": student_id}
@@ -103,7 +104,10 @@ async def create(
     for name in REQUIRED:
         if values.get(name) is None:
             raise WriteRefused(f"{name}: cannot be empty", "REQUIRED", name)
-    cleaned = {name: clean(name, values.get(name, DEFAULTS.get(name))) for name in COLUMNS}
+    cleaned = {
+        name: clean(name, values[name] if values.get(name) is not None else DEFAULTS.get(name))
+        for name in COLUMNS
+    }
     await checks.school(connection, school_id=cleaned["school"], district_id=actor.district_id)
     await _number_free(
         connection,
@@ -127,8 +131,8 @@ async def create(
     columns = ", ".join(stored)
     await connection.execute(
         text(
-            f"INSERT INTO student (id, district_id, {columns})"  # noqa: S608 (COLUMNS)
-            f" VALUES (:id, :district_id, {', '.join(':' + c for c in stored)})"
+            f"INSERT INTO student (id, district_id, enrollment_status, {columns})"  # noqa: S608
+            f" VALUES (:id, :district_id, 'active', {', '.join(':' + c for c in stored)})"
         ),
         {"id": student_id, "district_id": actor.district_id, **stored},
     )
@@ -141,7 +145,7 @@ async def create(
         {name: (None, validate.shown(v)) for name, v in cleaned.items() if v is not None},
         student_id=student_id,
     )
-    return await _row(connection, student_id)
+    return await record(connection, student_id)
 
 
 async def update(
@@ -151,7 +155,7 @@ async def update(
     district; the record as it now reads."""
     if not values:
         raise WriteRefused("give at least one field to change", "NOTHING_TO_CHANGE")
-    current = await _row(connection, student_id, lock=True)
+    current = await record(connection, student_id, lock=True)
     if current.district_id != actor.district_id:
         raise WriteRefused("no such student", "NOT_FOUND", "id")
     if current.deidentified_at is not None:
@@ -200,4 +204,4 @@ async def update(
         },
         student_id=student_id,
     )
-    return await _row(connection, student_id)
+    return await record(connection, student_id)
