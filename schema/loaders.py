@@ -23,7 +23,7 @@ Rows = list[Row[Any]]
 
 _GUARDIANS_SQL = text(
     """
-    SELECT gl.student_id, gl.relationship, gl.legal_guardian, gl.data_access,
+    SELECT gl.student_id, gl.id AS link_id, gl.relationship, gl.legal_guardian, gl.data_access,
            u.id, u.first_name, u.last_name, u.email, u.phone
     FROM guardian_link gl JOIN app_user u ON u.id = gl.guardian_user_id
     WHERE gl.student_id = ANY(:values)

@@ -679,6 +679,15 @@ async def test_guardian_links_record_custody_and_end_access(
         True,
         True,
     )
+    # The student's guardians carry the link's id, for the administrator's next change.
+    listed = await gql(
+        "query ($id: ID!) { student(id: $id) { guardians { id linkId } } }",
+        as_user=admin,
+        variables={"id": student},
+    )
+    assert listed.ok()["student"]["guardians"] == [
+        {"id": to_global_id("Guardian", guardian), "linkId": link["id"]}
+    ]
     mine = await gql(
         "query ($id: ID!) { student(id: $id) { firstName email } }",
         as_user=guardian_name,

@@ -279,11 +279,15 @@ class Guardian(Node):
     legal_guardian: bool
     email: str | None
     phone: str | None
+    link_id: strawberry.ID = strawberry.field(
+        description="The GuardianLink, for administrators' `updateGuardianLink`."
+    )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Guardian:
         return cls(
             id=to_global_id("Guardian", row.id),
+            link_id=to_global_id("GuardianLink", row.link_id),
             first_name=row.first_name,
             last_name=row.last_name,
             relationship=row.relationship,
