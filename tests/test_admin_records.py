@@ -296,6 +296,23 @@ async def test_enrollment_and_assignment_dates_are_checked(
         variables={"input": {"studentId": student_id, "classId": new_class["id"]}},
     )
     assert _refused(response, "unenroll") == "NOT_ENROLLED"
+    # A class's own values are checked too.
+    for change, code in (
+        ({"gradeLevels": [9, 13]}, "OUT_OF_RANGE"),
+        ({"title": "   "}, "REQUIRED"),
+        ({"code": "x" * 41}, "TOO_LONG"),
+    ):
+        response = await gql(
+            UPDATE_CLASS, as_user="admin", variables={"input": {"id": new_class["id"], **change}}
+        )
+        assert _refused(response, "updateClass") == code
+    # Nobody but an administrator enrolls: a guardian (of this very student) is refused outright.
+    response = await gql(
+        ENROLL,
+        as_user="guardian",
+        variables={"input": {"studentId": student_id, "classId": new_class["id"]}},
+    )
+    assert _refused(response, "enroll") == "FORBIDDEN"
     assert (
         await db.fetchval("SELECT count(*) FROM enrollment WHERE class_id = $1", new_class["pk"])
         == 0

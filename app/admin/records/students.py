@@ -80,11 +80,15 @@ async def _number_free(
         )
     ).first()
     if taken is not None:
-        raise WriteRefused(
-            "another student of the district has this student number",
-            "DUPLICATE_STUDENT_NUMBER",
-            "studentNumber",
-        )
+        raise _duplicate()
+
+
+def _duplicate() -> WriteRefused:
+    return WriteRefused(
+        "another student of the district has this student number",
+        "DUPLICATE_STUDENT_NUMBER",
+        "studentNumber",
+    )
 
 
 async def record(connection: AsyncConnection, student_id: int, *, lock: bool = False) -> Row[Any]:
@@ -129,13 +133,19 @@ async def create(
         {COLUMNS[name]: value for name, value in cleaned.items()},
     )
     columns = ", ".join(stored)
-    await connection.execute(
-        text(
-            f"INSERT INTO student (id, district_id, enrollment_status, {columns})"  # noqa: S608
-            f" VALUES (:id, :district_id, 'active', {', '.join(':' + c for c in stored)})"
-        ),
-        {"id": student_id, "district_id": actor.district_id, **stored},
-    )
+    # Two requests may pass the check above with the same number: the constraint decides.
+    inserted = (
+        await connection.execute(
+            text(
+                f"INSERT INTO student (id, district_id, enrollment_status, {columns})"  # noqa: S608
+                f" VALUES (:id, :district_id, 'active', {', '.join(':' + c for c in stored)})"
+                " ON CONFLICT ON CONSTRAINT uq_student_number DO NOTHING RETURNING id"
+            ),
+            {"id": student_id, "district_id": actor.district_id, **stored},
+        )
+    ).first()
+    if inserted is None:
+        raise _duplicate()
     await audit_changes(
         connection,
         actor,
