@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
+from app.accounts.users import LAST_SIGN_IN
 from app.database import cached_text
 from app.writes import Actor, WriteRefused
 
@@ -72,10 +73,9 @@ WITH grants AS ({_ACTIVE_GRANTS}
   SELECT g.grantee_user_id FROM grants g
   WHERE CAST(:whole AS boolean) OR g.school_id = :school_id
 )
-SELECT u.id, u.username, u.first_name, u.last_name, u.is_active, u.last_sign_in_at,
-  u.reviewed_at, rv.username AS reviewed_by,
-  (u.last_sign_in_at IS NULL OR u.last_sign_in_at < now() - make_interval(days => :stale))
-    AS stale,
+SELECT u.id, u.username, u.first_name, u.last_name, u.is_active,
+  {LAST_SIGN_IN} AS last_sign_in_at, u.reviewed_at, rv.username AS reviewed_by,
+  coalesce({LAST_SIGN_IN} < now() - make_interval(days => :stale), true) AS stale,
   coalesce((SELECT json_agg(json_build_object(
       'role', ra.role, 'school_id', ra.school_id, 'school_name', sc.name,
       'teaching', CASE WHEN ra.role = 'teacher' AND ra.school_id IS NOT NULL
@@ -95,15 +95,15 @@ LEFT JOIN app_user rv ON rv.id = u.reviewed_by
 ORDER BY u.username
 """  # noqa: S608 (constants)
 
-_STUDENTS_SQL = """
+_STUDENTS_SQL = f"""
 SELECT s.id AS student_id, s.school_id, sc.name AS school_name, s.enrollment_status,
   s.deidentified_at IS NOT NULL AS deidentified, u.id AS user_id, u.username,
-  u.last_sign_in_at
+  {LAST_SIGN_IN} AS last_sign_in_at
 FROM student s JOIN app_user u ON u.id = s.user_id JOIN school sc ON sc.id = s.school_id
 WHERE s.district_id = :district_id AND (CAST(:whole AS boolean) OR s.school_id = :school_id)
   AND u.is_active AND (s.enrollment_status <> 'active' OR s.deidentified_at IS NOT NULL)
 ORDER BY u.username
-"""
+"""  # noqa: S608 (constants)
 
 
 @dataclass(frozen=True)

@@ -47,17 +47,23 @@ NAMES = {
     "phone": "phone",
 }
 
-_COLUMNS = """
+# The account's last sign-in: the column, or the latest `login` activity event (every successful
+# login appends one).
+LAST_SIGN_IN = """greatest(u.last_sign_in_at, (
+  SELECT max(ae.occurred_at) FROM activity_event ae
+  WHERE ae.user_id = u.id AND ae.kind = 'login'))"""
+
+_COLUMNS = f"""
   u.id, u.district_id, u.username, u.first_name, u.last_name, u.email, u.phone, u.is_active,
-  u.locked_at, u.lock_until, u.last_sign_in_at, u.reviewed_at, u.reviewed_by, u.created_at,
-  u.totp_enabled_at, u.deidentified_at,
+  u.locked_at, u.lock_until, {LAST_SIGN_IN} AS last_sign_in_at, u.reviewed_at, u.reviewed_by,
+  u.created_at, u.totp_enabled_at, u.deidentified_at,
   (u.locked_at IS NOT NULL OR coalesce(u.lock_until > now(), false)) AS locked,
   coalesce((SELECT json_agg(json_build_object(
       'role', ra.role, 'school_id', ra.school_id, 'school_name', sc.name)
       ORDER BY ra.role, sc.name NULLS FIRST)
     FROM role_assignment ra LEFT JOIN school sc ON sc.id = ra.school_id
     WHERE ra.user_id = u.id), '[]'::json) AS roles
-"""
+"""  # noqa: S608 (constants)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def _where(scope: AdminScope, flt: UserFilter) -> tuple[str, dict[str, Any]]:
         )
         params["school_id"] = flt.school_id
     if flt.last_sign_in_before is not None:
-        conditions.append("(u.last_sign_in_at IS NULL OR u.last_sign_in_at < :signed_in_before)")
+        conditions.append(f"({LAST_SIGN_IN} IS NULL OR {LAST_SIGN_IN} < :signed_in_before)")
         params["signed_in_before"] = flt.last_sign_in_before
     if flt.locked is not None:
         locked = "(u.locked_at IS NOT NULL OR coalesce(u.lock_until > now(), false))"
