@@ -144,7 +144,7 @@ async def test_admin_lists_users_with_filters(gql: Gql, db: asyncpg.Connection, 
     ]
     assert "coordinator" in {u["username"] for u in nodes(found)}
 
-    school_pk, school = await _school(db)
+    _, school = await _school(db)
     at_school = (
         await gql(
             USERS,

@@ -60,18 +60,19 @@ async def _school(
         await connection.execute(
             text(
                 f"SELECT id, district_id, name FROM school WHERE {column} = :key"  # noqa: S608
-                " AND (CAST(:district AS bigint) IS NULL OR district_id = :district) ORDER BY id"
+                " AND (CAST(:district AS bigint) IS NULL OR district_id = :district)"
+                " ORDER BY district_id, id"
             ),
             {"key": int(school) if school.isdigit() else school, "district": district_id},
         )
     ).all()
     if not rows:
         raise WriteRefused(f"no school {school!r}", "NOT_FOUND", "school")
-    if len(rows) > 1:
-        raise WriteRefused(
-            f"several schools have the code {school!r}: name the district with --district-id",
-            "AMBIGUOUS",
-            "school",
+    if len({row.district_id for row in rows}) > 1:
+        # A code repeats across districts: the first district's, as without --school.
+        err.print(
+            f"several districts have a school {school!r}: reviewing district"
+            f" {rows[0].district_id}'s (--district-id picks another)"
         )
     return int(rows[0].id), int(rows[0].district_id), str(rows[0].name)
 
