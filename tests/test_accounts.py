@@ -408,3 +408,35 @@ async def test_principal_manages_only_their_school(gql: Gql, db: asyncpg.Connect
     # A teacher manages no account.
     response = await gql(DEACTIVATE, as_user="teacher", variables={"id": payload["user"]["id"]})
     assert response.errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_last_district_administrator_stays(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    # Through the API the actor is an active district administrator, so another always remains;
+    # the write itself refuses to leave the district without one whoever asks.
+    from app.accounts import users
+    from app.database import create_engine
+    from app.writes import Actor, WriteRefused
+
+    admin = await db.fetchval("SELECT id FROM app_user WHERE username = 'admin'")
+    others = await db.fetchval(
+        "SELECT count(*) FROM app_user u JOIN role_assignment ra ON ra.user_id = u.id"
+        " WHERE ra.role = 'district_admin' AND ra.school_id IS NULL AND u.district_id = 1"
+        " AND u.is_active AND u.id <> $1",
+        admin,
+    )
+    assert others == 0
+    reporter = await db.fetchval("SELECT id FROM app_user WHERE username = 'reporter'")
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(WriteRefused) as refused:
+                await users.set_active(
+                    connection, Actor(reporter, 1, "test"), user_id=admin, active=False
+                )
+            await connection.rollback()
+    finally:
+        await engine.dispose()
+    assert refused.value.code == "LAST_ADMIN"
+    assert await db.fetchval("SELECT is_active FROM app_user WHERE id = $1", admin)
