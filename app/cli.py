@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.accounts.commands import access_review
 from app.config import PROJECT_ROOT, get_settings
 from app.districts.commands import district_cli, school_cli
 
@@ -44,6 +45,7 @@ retention_cli = typer.Typer(help="Retention (docs/retention.md).", no_args_is_he
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(district_cli, name="district")
 cli.add_typer(school_cli, name="school")
+cli.command("access-review")(access_review)
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 

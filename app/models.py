@@ -397,7 +397,16 @@ class ReadinessIndicator(SQLModel, table=True):
 
 class ActivityEvent(SQLModel, table=True):
     __tablename__ = "activity_event"
-    __table_args__ = (sa.Index("ix_activity_district_time", "district_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_activity_district_time", "district_id", "occurred_at"),
+        # An account's last sign-in (users, the access review).
+        sa.Index(
+            "ix_activity_login",
+            "user_id",
+            "occurred_at",
+            postgresql_where=sa.text("kind = 'login'"),
+        ),
+    )
     id: int | None = _pk()
     district_id: int = _fk("district.id")
     user_id: int | None = _fk("app_user.id", nullable=True)

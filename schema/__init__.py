@@ -20,6 +20,8 @@ from strawberry.types import ExecutionContext
 from app.config import Settings, get_settings
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
+from schema.accounts.mutations import AccountMutation
+from schema.accounts.queries import AccountQuery
 from schema.admin.mutations import RecordsMutation
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
@@ -54,6 +56,7 @@ Query = merge_types(
         RightsQuery,
         ReportQuery,
         RosterQuery,
+        AccountQuery,
     ),
 )
 Mutation = merge_types(
@@ -68,6 +71,7 @@ Mutation = merge_types(
         ReportMutation,
         DistrictMutation,
         RecordsMutation,
+        AccountMutation,
     ),
 )
 

@@ -49,6 +49,14 @@ LIST_WEIGHTS: dict[str, int] = {
     "Student.statements": 10,
     "DataRequest.changes": 8,
     "AuditEvent.changes": 8,
+    # Accounts: a few roles each; the staff and vendors of a district (5,786 in a district of
+    # 100,000 students), a few grants each; the student accounts a review flags, and its flags.
+    "Account.roles": 5,
+    "AccessReview.accounts": 6000,
+    "AccessReview.studentAccounts": 500,
+    "AccessReview.flagCounts": 4,
+    "AccessReviewAccount.roles": 3,
+    "AccessReviewAccount.grants": 3,
 }
 # A list added to the schema without a weight of its own (the test above fails meanwhile).
 DEFAULT_WEIGHT = 10

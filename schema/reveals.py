@@ -203,6 +203,23 @@ REVEALS: dict[str, Reveal] = {
     "Report.cells": AGGREGATE,
     "Report.groupBy": VALUE,
     "ReportCell.dimensions": AGGREGATE,
+    "Query.users": Reveal("accounts of the administrator's scope (app/accounts/scope.py)"),
+    "Query.users(first)": PAGE,
+    "Query.users(after)": CURSOR,
+    **{
+        f"UserFilter.{name}": VALUE
+        for name in ("role", "schoolId", "lastSignInBefore", "locked", "inactive", "search")
+    },
+    "Account.roles": VALUE,
+    "AccessReview.accounts": Reveal("staff and vendor accounts of a school the viewer administers"),
+    "AccessReview.studentAccounts": Reveal(
+        "student accounts of a school the viewer administers, still active for a record that is not"
+    ),
+    "AccessReview.flagCounts": VALUE,
+    "AccessReviewAccount.roles": VALUE,
+    "AccessReviewAccount.grants": VALUE,
+    "AccessReviewAccount.flags": VALUE,
+    "AccessReviewStudentAccount.flags": VALUE,
     "Query.savedReports": Reveal("report definitions shared in the district (no student data)"),
     "Query.savedReports(first)": PAGE,
     "Query.savedReports(after)": CURSOR,
@@ -230,6 +247,7 @@ REVEALS: dict[str, Reveal] = {
             "StatementPayload",
             "StudentPayload",
             "TeachingAssignmentPayload",
+            "UserPayload",
         )
     },
     "UserError.field": PAYLOAD,

@@ -471,6 +471,9 @@ async def candidates(db: asyncpg.Connection) -> dict[str, list[Any]]:
         "to": ["2100-01-01T00:00:00Z"],
         "action": ["record_mark", "assign_role"],
         "targetType": ["Student", "Mark"],
+        # Accounts (Query.users): values of rows whose access is decided by the list itself.
+        "lastSignInBefore": ["2100-01-01T00:00:00Z"],
+        "search": ["teach", "zz"],
     }
 
 
@@ -734,11 +737,39 @@ class Checker:
             assert rows == [] or ("district_admin", None) in o.roles, where
             for row in rows:
                 assert self.rows["roster_import"][_pk(row["id"])] == o.district_id, where
+        elif target == "Query.users":
+            # Accounts: a district administrator's district, a school administrator's schools
+            # (a role there, its students, their guardians).
+            assert rows == [] or any(r in ADMINS for r, _ in o.roles), where
+            district_wide = ("district_admin", None) in o.roles
+            administered = {s for r, s in o.roles if r == "school_admin" and s is not None}
+            for row in rows:
+                user = _pk(row["id"])
+                assert self.rows["app_user"][user] == o.district_id, where
+                assert district_wide or self.rows["user_schools"].get(user, set()) & administered, (
+                    f"{where}: account {user}"
+                )
+        elif target in ("AccessReview.accounts", "AccessReview.studentAccounts"):
+            # The termly review of a school or the district: its administrators only.
+            assert rows == [] or any(r in ADMINS for r, _ in o.roles), where
         else:
             reveal = REVEALS[target]
             assert reveal in (VALUE, PAYLOAD, AGGREGATE, PAGE, CURSOR), (
                 f"{target}: no oracle for its rows; teach Checker.check what may appear"
             )
+
+
+async def _user_schools(db: asyncpg.Connection) -> dict[int, set[int]]:
+    """The schools each account belongs to: its roles', its student record's, its children's."""
+    found: dict[int, set[int]] = {}
+    for r in await db.fetch(
+        "SELECT user_id, school_id FROM role_assignment WHERE school_id IS NOT NULL"
+        " UNION SELECT user_id, school_id FROM student WHERE user_id IS NOT NULL"
+        " UNION SELECT gl.guardian_user_id, s.school_id FROM guardian_link gl"
+        " JOIN student s ON s.id = gl.student_id"
+    ):
+        found.setdefault(r["user_id"], set()).add(r["school_id"])
+    return found
 
 
 async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
@@ -772,6 +803,7 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM audit_event")
         },
+        "user_schools": await _user_schools(db),
         "roster_import": {
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM roster_import")
@@ -996,6 +1028,8 @@ def test_the_probes_cover_every_filter() -> None:
             "to",
             "action",
             "targetType",
+            "lastSignInBefore",
+            "search",
         )
     }
     probed = {coordinate for coordinate, *_ in _filter_probes(found)}

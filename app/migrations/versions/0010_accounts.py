@@ -39,6 +39,13 @@ def _accounts() -> None:
     op.add_column("app_user", _ts("last_sign_in_at"))
     op.add_column("app_user", _ts("reviewed_at"))
     op.add_column("app_user", _user_fk("reviewed_by", nullable=True))
+    # An account's last sign-in: every successful login appends a `login` activity event.
+    op.create_index(
+        "ix_activity_login",
+        "activity_event",
+        ["user_id", "occurred_at"],
+        postgresql_where=sa.text("kind = 'login'"),
+    )
 
 
 def _passwords() -> None:
@@ -120,5 +127,6 @@ def downgrade() -> None:
     for column in ("lockouts", "lock_until", "password_changed_at"):
         op.drop_column("app_user", column)
     op.drop_table("password_token")
+    op.drop_index("ix_activity_login", table_name="activity_event")
     for column in ("reviewed_by", "reviewed_at", "last_sign_in_at"):
         op.drop_column("app_user", column)

@@ -1,0 +1,1 @@
+"""Accounts for administrators: `users`, `accessReview` and the account lifecycle mutations."""
