@@ -26,6 +26,7 @@ from rich.table import Table
 
 from app.config import PROJECT_ROOT, get_settings
 from app.districts.commands import district_cli, school_cli
+from app.passwords.commands import create_admin
 
 cli = typer.Typer(
     help="SchoolGraph: student records over GraphQL, guarded by policy.", no_args_is_help=True
@@ -44,6 +45,7 @@ retention_cli = typer.Typer(help="Retention (docs/retention.md).", no_args_is_he
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(district_cli, name="district")
 cli.add_typer(school_cli, name="school")
+cli.command("create-admin")(create_admin)
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
@@ -816,7 +818,13 @@ def _district_key(district: str) -> int:
 
 
 def main() -> None:
+    from app.config import SettingError
+
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except SettingError as exc:
+        # A deployment's mistake, not a bug: one line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

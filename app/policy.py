@@ -60,6 +60,7 @@ WRITE_OBJECTS = (
     "LegitimateInterestGrant",
     "RoleAssignment",
     "DistrictSettings",
+    "PasswordReset",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download",)

@@ -23,6 +23,7 @@ from schema.access.queries import AccessQuery
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
 from schema.auth.mutations import AuthMutation
+from schema.auth.passwords import PasswordMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
@@ -59,6 +60,7 @@ Mutation = merge_types(
     "Mutation",
     (
         AuthMutation,
+        PasswordMutation,
         AccessMutation,
         StudentMutation,
         RightsMutation,

@@ -211,6 +211,7 @@ REVEALS: dict[str, Reveal] = {
     **{
         f"{payload}.userErrors": PAYLOAD
         for payload in (
+            "ChangePasswordPayload",
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
@@ -218,10 +219,12 @@ REVEALS: dict[str, Reveal] = {
             "DeleteReportPayload",
             "DistrictSettingsPayload",
             "GrantPayload",
+            "IssuePasswordResetPayload",
             "LoginPayload",
             "MarkPayload",
             "OptOutPayload",
             "PortfolioItemPayload",
+            "RedeemPasswordTokenPayload",
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",
