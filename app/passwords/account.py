@@ -49,11 +49,19 @@ async def load(connection: AsyncConnection, user_id: int, *, lock: bool = False)
     )
 
 
-def check(account: Account, password: str, *, field: str = "newPassword") -> None:
+async def problems(hashing: WorkerPool, account: Account, password: str) -> list[str]:
+    """`password_problems` for this account, in the pool's threads: the estimate takes up to
+    tens of milliseconds of CPU, which the event loop should not wait on whole."""
+    return await hashing.run(password_problems, password, personal=account.personal)
+
+
+async def check(
+    hashing: WorkerPool, account: Account, password: str, *, field: str = "newPassword"
+) -> None:
     """Refuse a password the rule does not accept for this account (`WEAK_PASSWORD`)."""
-    problems = password_problems(password, personal=account.personal)
-    if problems:
-        raise writes.WriteRefused(describe(problems), WEAK_PASSWORD, field)
+    found = await problems(hashing, account, password)
+    if found:
+        raise writes.WriteRefused(describe(found), WEAK_PASSWORD, field)
 
 
 async def store(

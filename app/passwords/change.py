@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import auth, writes
 from app.offload import WorkerPool
 from app.passwords import account as accounts
-from app.passwords.rules import WEAK_PASSWORD, describe, password_problems
+from app.passwords.rules import WEAK_PASSWORD, describe
 
 
 async def change_password(
@@ -39,7 +39,7 @@ async def change_password(
         raise writes.WriteRefused(
             "the current password is wrong", "WRONG_PASSWORD", "currentPassword"
         )
-    problems = password_problems(new, personal=account.personal)
+    problems = await accounts.problems(hashing, account, new)
     if new == current:
         problems.append("must differ from the current one")
     if problems:

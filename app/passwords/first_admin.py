@@ -103,7 +103,7 @@ async def create_admin(
             "INSERT INTO app_user (id, district_id, username, first_name, last_name, email,"
             " password_hash, password_changed_at)"
             " OVERRIDING SYSTEM VALUE VALUES (:id, :district_id, :username, :first, :last,"
-            " :email, :hash, CASE WHEN :hash IS NULL THEN NULL ELSE now() END)"
+            " :email, :hash, CASE WHEN :has_password THEN now() END)"
         ),
         {
             "id": user_id,
@@ -113,6 +113,7 @@ async def create_admin(
             "last": last_name,
             "email": ring.encrypt("app_user", "email", user_id, email),
             "hash": auth.hash_password(password) if password is not None else None,
+            "has_password": password is not None,
         },
     )
     await connection.execute(

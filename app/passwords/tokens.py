@@ -180,7 +180,7 @@ async def redeem(
     account = await accounts.load(connection, row.user_id, lock=True) if row else None
     if row is None or account is None or not account.is_active:
         raise writes.WriteRefused(_INVALID_MESSAGE, INVALID_TOKEN, "token")
-    accounts.check(account, new_password)
+    await accounts.check(hashing, account, new_password)
     await accounts.store(connection, hashing, account, new_password)
     await connection.execute(
         text("UPDATE password_token SET used_at = now() WHERE id = :id"), {"id": row.id}
