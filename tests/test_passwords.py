@@ -26,6 +26,7 @@ from app.config import get_settings
 from app.database import asyncpg_dsn, setup_roles, with_database
 from app.roles import APP_ROLE, OWNER_ROLE, with_user
 from app.seed import DEMO_PASSWORD
+from schema.relay import to_global_id
 from tests.factories import STRONG_PASSWORD, create_user
 
 SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
@@ -70,8 +71,6 @@ async def _post(
 
 
 def _staff_id(user_id: int) -> str:
-    from schema.relay import to_global_id
-
     return str(to_global_id("StaffMember", user_id))
 
 
@@ -512,3 +511,38 @@ def test_production_without_a_setting_says_so_in_one_line(tmp_path, command):
         "error: DATABASE_URL must be set in production (docs/deployment.md)"
     ]
     assert not (tmp_path / "pgdata").exists() and not (tmp_path / "jwt-secret").exists()
+
+
+async def test_a_students_own_account_is_named_by_the_student_id(gql, db):
+    school = await _school_of(db, "principal")
+    other = await _other_high_school(db, school)
+    rows = {
+        at: await db.fetchrow(
+            "SELECT id, user_id FROM student WHERE school_id = $1 AND user_id IS NOT NULL"
+            " ORDER BY id LIMIT 1",
+            at,
+        )
+        for at in (school, other)
+    }
+    try:
+        ours = await gql(
+            ISSUE,
+            as_user="principal",
+            variables={"user": to_global_id("Student", rows[school]["id"]), "purpose": "RESET"},
+        )
+        assert ours.ok()["issuePasswordReset"]["token"]
+        stored = await db.fetchval(
+            "SELECT count(*) FROM password_token WHERE user_id = $1", rows[school]["user_id"]
+        )
+        assert stored == 1
+        theirs = await gql(
+            ISSUE,
+            as_user="principal",
+            variables={"user": to_global_id("Student", rows[other]["id"]), "purpose": "RESET"},
+        )
+        assert [e["extensions"]["code"] for e in theirs.errors] == ["FORBIDDEN"]
+    finally:
+        await db.execute(
+            "DELETE FROM password_token WHERE user_id = ANY($1::bigint[])",
+            [r["user_id"] for r in rows.values()],
+        )

@@ -85,6 +85,18 @@ async def target(connection: AsyncConnection, user_id: int, district_id: int) ->
     return Target(account, frozenset(roles), frozenset(int(s) for s in row.schools))
 
 
+async def student_account(
+    connection: AsyncConnection, student_id: int, district_id: int
+) -> int | None:
+    """The account of a student of the district (their own sign-in), if they have one."""
+    found = await connection.execute(
+        text("SELECT user_id FROM student WHERE id = :id AND district_id = :district_id"),
+        {"id": student_id, "district_id": district_id},
+    )
+    user_id = found.scalar()
+    return int(user_id) if user_id is not None else None
+
+
 @dataclass(frozen=True)
 class Issued:
     token: str

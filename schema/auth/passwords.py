@@ -21,6 +21,7 @@ from schema import errors
 from schema.access.queries import user_pk
 from schema.context import Context, Info
 from schema.errors import Forbidden, UserError
+from schema.relay import from_global_id
 
 _ADMIN_ROLES = frozenset({Role.SCHOOL_ADMIN.value, Role.DISTRICT_ADMIN.value})
 
@@ -48,7 +49,9 @@ class ChangePasswordPayload:
 
 @strawberry.input
 class IssuePasswordResetInput:
-    user_id: strawberry.ID = strawberry.field(description="A StaffMember or Guardian id.")
+    user_id: strawberry.ID = strawberry.field(
+        description="A StaffMember or Guardian id, or a Student id for the student's own account."
+    )
     purpose: PasswordTokenPurpose = PasswordTokenPurpose.RESET
 
 
@@ -133,9 +136,12 @@ class PasswordMutation:
     ) -> IssuePasswordResetPayload:
         context = info.context
         viewer = await context.require_viewer()
-        user = user_pk(input.user_id)
+        kind, pk = from_global_id(input.user_id)
+        user = pk if kind == "Student" else user_pk(input.user_id)
         try:
             async with context.db() as connection:
+                if kind == "Student":
+                    user = await tokens.student_account(connection, pk, viewer.district_id) or 0
                 target = await tokens.target(connection, user, viewer.district_id)
                 if target is None:
                     raise writes.WriteRefused("no such user", "NOT_FOUND", "userId")
