@@ -27,6 +27,8 @@ from app import metrics
 from app.config import Settings
 from app.offload import WorkerPool
 from app.passwords import rehash
+from app.passwords.rules import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
+from app.passwords.rules import password_problems as password_problems
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the username is unknown, so that a miss takes as long as a wrong password.
@@ -53,7 +55,8 @@ class TokenSubject:
 
 
 # --- Passwords --------------------------------------------------------------------------------
-# What a new password must be, and setting one: app/passwords/.
+# What a new password must be (`password_problems`, kept importable from here), and setting one:
+# app/passwords/.
 
 
 def hash_password(password: str) -> str:
