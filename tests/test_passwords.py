@@ -24,6 +24,7 @@ from app.asgi import create_app
 from app.auth import issue_token, needs_rehash, verify_password
 from app.config import get_settings
 from app.database import asyncpg_dsn, setup_roles, with_database
+from app.encryption import forget_keyring
 from app.roles import APP_ROLE, OWNER_ROLE, with_user
 from app.seed import DEMO_PASSWORD
 from schema.relay import to_global_id
@@ -467,12 +468,16 @@ async def test_create_admin_makes_the_first_administrator_of_an_empty_database(e
 
     # The invitation works over HTTP: the new administrator sets a password and signs in.
     application = create_app(database_url=with_user(empty_database, APP_ROLE))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sg.test") as client:
-            redeemed = await _post(client, REDEEM, {"token": token, "password": NEW_PASSWORD})
-            assert redeemed["data"]["redeemPasswordToken"]["username"] == "lk-admin"
-            assert await _login(client, "lk-admin", NEW_PASSWORD)
+    try:
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sg.test") as client:
+                body = await _post(client, REDEEM, {"token": token, "password": NEW_PASSWORD})
+                assert body["data"]["redeemPasswordToken"]["username"] == "lk-admin"
+                assert await _login(client, "lk-admin", NEW_PASSWORD)
+    finally:
+        # This process cached that database's data keys: the shared test database has its own.
+        forget_keyring()
 
 
 # --- production start-up --------------------------------------------------------------------

@@ -31,13 +31,18 @@ class Account:
     personal: tuple[str | None, ...]  # username, names, email
 
 
-async def load(connection: AsyncConnection, user_id: int, *, lock: bool = False) -> Account | None:
-    """The account (its row locked with `lock`), or None."""
+async def load(
+    connection: AsyncConnection, user_id: int, *, lock: bool = False, email: bool = True
+) -> Account | None:
+    """The account (its row locked with `lock`), or None; its email (decrypted) only when a
+    password is to be checked against it (`email`)."""
     sql = _LOAD + " FOR UPDATE" if lock else _LOAD
     row = (await connection.execute(text(sql), {"id": user_id})).first()
     if row is None:
         return None
-    row = await decrypt_row(connection, "app_user", row)
+    address = None
+    if email:
+        address = (await decrypt_row(connection, "app_user", row)).email
     return Account(
         id=int(row.id),
         district_id=int(row.district_id),
@@ -45,7 +50,7 @@ async def load(connection: AsyncConnection, user_id: int, *, lock: bool = False)
         password_hash=row.password_hash,
         external_subject=row.external_subject,
         is_active=bool(row.is_active),
-        personal=(row.username, row.first_name, row.last_name, row.email),
+        personal=(row.username, row.first_name, row.last_name, address),
     )
 
 

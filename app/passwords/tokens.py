@@ -61,7 +61,7 @@ class Target:
 
 async def target(connection: AsyncConnection, user_id: int, district_id: int) -> Target | None:
     """The account of the district, with its roles and schools; None when there is no such."""
-    account = await accounts.load(connection, user_id)
+    account = await accounts.load(connection, user_id, email=False)
     if account is None or account.district_id != district_id:
         return None
     row = (
