@@ -11,7 +11,6 @@ token, a wrong issuer or audience — is rejected with `InvalidToken`.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import metrics
 from app.config import Settings
 from app.offload import WorkerPool
+from app.passwords import rehash
+from app.passwords.rules import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
+from app.passwords.rules import password_problems as password_problems
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the username is unknown, so that a miss takes as long as a wrong password.
@@ -53,26 +55,21 @@ class TokenSubject:
 
 
 # --- Passwords --------------------------------------------------------------------------------
-
-MIN_PASSWORD_LENGTH = 12
-
-
-def password_problems(password: str) -> list[str]:
-    """What a new password lacks; an empty list means it is acceptable."""
-    problems = []
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"must be at least {MIN_PASSWORD_LENGTH} characters long")
-    classes = [r"[a-z]", r"[A-Z]", r"[0-9]", r"[^a-zA-Z0-9]"]
-    if sum(bool(re.search(c, password)) for c in classes) < 3:
-        problems.append(
-            "must mix at least three of: lower-case letters, upper-case letters, digits, symbols"
-        )
-    return problems
+# What a new password must be (`password_problems`, kept importable from here), and setting one:
+# app/passwords/.
 
 
 def hash_password(password: str) -> str:
     """Blocks for about 0.1 s of CPU: in a request, use `hash_password_in(pool, ...)`."""
     return _hasher.hash(password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Was this hash made with other parameters than the ones hashes are made with now?"""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -231,6 +228,7 @@ async def login(
     await connection.execute(
         text("UPDATE app_user SET failed_logins = 0 WHERE id = :id"), {"id": row.id}
     )
+    await rehash.upgrade(connection, hashing, row.id, row.password_hash, password)
     await connection.execute(
         text(
             "INSERT INTO activity_event (district_id, user_id, student_id, school_id, kind)"

@@ -27,6 +27,7 @@ from rich.table import Table
 from app.accounts.commands import access_review
 from app.config import PROJECT_ROOT, get_settings
 from app.districts.commands import district_cli, school_cli
+from app.passwords.commands import create_admin
 
 cli = typer.Typer(
     help="SchoolGraph: student records over GraphQL, guarded by policy.", no_args_is_help=True
@@ -46,6 +47,7 @@ cli.add_typer(retention_cli, name="retention")
 cli.add_typer(district_cli, name="district")
 cli.add_typer(school_cli, name="school")
 cli.command("access-review")(access_review)
+cli.command("create-admin")(create_admin)
 console = Console()
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
@@ -818,7 +820,13 @@ def _district_key(district: str) -> int:
 
 
 def main() -> None:
+    from app.config import SettingError
+
     try:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+    except SettingError as exc:
+        # A deployment's mistake, not a bug: one line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -18,6 +18,42 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class SettingError(RuntimeError):
+    """A setting is missing or out of range; the message is one line saying which (the CLI
+    prints it as `error: ...` and exits 2, without a traceback)."""
+
+
+class MissingSetting(SettingError):
+    """A setting production needs is not given."""
+
+
+# What production needs from its environment: each a setting, or the file alternative beside it.
+_REQUIRED_IN_PRODUCTION = (
+    ("SCHOOLGRAPH_JWT_SECRET",),
+    ("SCHOOLGRAPH_ENCRYPTION_KEY", "SCHOOLGRAPH_ENCRYPTION_KEY_FILE"),
+    ("SCHOOLGRAPH_AUDIT_KEY", "SCHOOLGRAPH_AUDIT_KEY_FILE"),
+)
+
+
+# Where a production deployment's settings are explained.
+_DEPLOYMENT_DOCS = "docs/deployment.md"
+
+
+def missing_in_production(what: str) -> MissingSetting:
+    return MissingSetting(f"{what} must be set in production ({_DEPLOYMENT_DOCS})")
+
+
+def _check_production() -> None:
+    """Every setting production needs, named at once in one line."""
+    missing = [
+        names[0] + "".join(f" (or {name})" for name in names[1:])
+        for names in _REQUIRED_IN_PRODUCTION
+        if not any(os.environ.get(name) for name in names)
+    ]
+    if missing:
+        raise missing_in_production(", ".join(missing))
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
@@ -62,9 +98,7 @@ def _audit_key(home: Path, environment: str) -> bytes:
         value = Path(key_file).read_text().strip()
     if not value:
         if environment == "production":
-            raise RuntimeError(
-                "SCHOOLGRAPH_AUDIT_KEY or SCHOOLGRAPH_AUDIT_KEY_FILE must be set in production"
-            )
+            raise missing_in_production("SCHOOLGRAPH_AUDIT_KEY or SCHOOLGRAPH_AUDIT_KEY_FILE")
         path = home / "audit-key"
         if not path.exists():
             home.mkdir(parents=True, exist_ok=True)
@@ -84,10 +118,7 @@ def _encryption_key(home: Path, environment: str) -> str:
     if path_text:
         return Path(path_text).read_text().strip()
     if environment == "production":
-        raise RuntimeError(
-            "SCHOOLGRAPH_ENCRYPTION_KEY or SCHOOLGRAPH_ENCRYPTION_KEY_FILE must be set in"
-            " production"
-        )
+        raise missing_in_production("SCHOOLGRAPH_ENCRYPTION_KEY or SCHOOLGRAPH_ENCRYPTION_KEY_FILE")
     path = home / "encryption-key"
     if path.exists():
         return path.read_text().strip()
@@ -158,6 +189,10 @@ class Settings:
     encryption_key: str = field(default="", repr=False)
     # Days the download link of an inspection bundle works (app/rights/inspect.py).
     export_link_days: int = 14
+    # How long an administrator's one-time password reset and invitation tokens work
+    # (app/passwords/tokens.py).
+    reset_token_hours: int = 24
+    invitation_days: int = 14
 
     @property
     def production(self) -> bool:
@@ -183,10 +218,12 @@ def _checkpoint_dir(home: Path, environment: str) -> Path | None:
 def get_settings() -> Settings:
     home = Path(os.environ.get("SCHOOLGRAPH_HOME", PROJECT_ROOT / ".schoolgraph")).resolve()
     environment = os.environ.get("SCHOOLGRAPH_ENV", "development")
+    if environment == "production":
+        _check_production()
     secret = os.environ.get("SCHOOLGRAPH_JWT_SECRET")
     if not secret:
         if environment == "production":
-            raise RuntimeError("SCHOOLGRAPH_JWT_SECRET must be set in production")
+            raise missing_in_production("SCHOOLGRAPH_JWT_SECRET")
         secret = _development_secret(home)
     settings = Settings(
         environment=environment,
@@ -229,9 +266,15 @@ def get_settings() -> Settings:
         ssl_keyfile=_env_path("SCHOOLGRAPH_SSL_KEYFILE"),
         encryption_key=_encryption_key(home, environment),
         export_link_days=_env_int("SCHOOLGRAPH_EXPORT_LINK_DAYS", 14),
+        reset_token_hours=_env_int("SCHOOLGRAPH_RESET_TOKEN_HOURS", 24),
+        invitation_days=_env_int("SCHOOLGRAPH_INVITATION_DAYS", 14),
     )
     if settings.export_link_days < 1:
-        raise RuntimeError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
+        raise SettingError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
+    if settings.reset_token_hours < 1 or settings.invitation_days < 1:
+        raise SettingError(
+            "SCHOOLGRAPH_RESET_TOKEN_HOURS and SCHOOLGRAPH_INVITATION_DAYS must be at least 1"
+        )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
-        raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
+        raise SettingError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
     return settings

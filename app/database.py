@@ -26,7 +26,7 @@ from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app import embedded, roles
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, missing_in_production
 from app.database_tls import split_tls
 
 APP_DATABASE = "schoolgraph"
@@ -63,12 +63,20 @@ def _embedded_url(settings: Settings, database: str, user: str) -> str:
     return roles.with_user(admin, user)
 
 
+def _no_embedded_in_production(settings: Settings) -> None:
+    """Production keeps its records on a server it chose, never in an embedded one under the
+    checkout."""
+    if settings.production:
+        raise missing_in_production("DATABASE_URL")
+
+
 def resolve_database_url(settings: Settings | None = None, *, database: str = APP_DATABASE) -> str:
     """The URL the server connects with: the application role (`DATABASE_URL`, or the embedded
     server's `schoolgraph_app`)."""
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
+    _no_embedded_in_production(settings)
     return _embedded_url(settings, database, roles.APP_ROLE)
 
 
@@ -85,6 +93,7 @@ def resolve_migrate_url(settings: Settings | None = None, *, database: str = APP
             f" migrations and the seed run as {roles.OWNER_ROLE} from SCHOOLGRAPH_MIGRATE_URL"
             " (`schoolgraph db create-roles`, docs/deployment.md)"
         )
+    _no_embedded_in_production(settings)
     return _embedded_url(settings, database, roles.OWNER_ROLE)
 
 

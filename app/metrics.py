@@ -17,6 +17,7 @@ _HELP = {
     "schoolgraph_login_rate_limited_total": "Login attempts refused by a rate limit",
     "schoolgraph_login_busy_total": "Login attempts refused because the hash queue was full",
     "schoolgraph_login_limit_errors_total": "Login attempts let through: limit storage failed",
+    "schoolgraph_password_rehashes_total": "Password hashes upgraded to today's parameters",
 }
 
 

@@ -67,6 +67,7 @@ WRITE_OBJECTS = (
     "Enrollment",
     "TeachingAssignment",
     "GuardianLink",
+    "PasswordReset",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download",)

@@ -26,6 +26,7 @@ from schema.admin.mutations import RecordsMutation
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
 from schema.auth.mutations import AuthMutation
+from schema.auth.passwords import PasswordMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
@@ -63,6 +64,7 @@ Mutation = merge_types(
     "Mutation",
     (
         AuthMutation,
+        PasswordMutation,
         AccessMutation,
         StudentMutation,
         RightsMutation,

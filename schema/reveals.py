@@ -229,6 +229,7 @@ REVEALS: dict[str, Reveal] = {
         f"{payload}.userErrors": PAYLOAD
         for payload in (
             "ClassPayload",
+            "ChangePasswordPayload",
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
@@ -238,10 +239,12 @@ REVEALS: dict[str, Reveal] = {
             "EnrollmentPayload",
             "GrantPayload",
             "GuardianLinkPayload",
+            "IssuePasswordResetPayload",
             "LoginPayload",
             "MarkPayload",
             "OptOutPayload",
             "PortfolioItemPayload",
+            "RedeemPasswordTokenPayload",
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",
