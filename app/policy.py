@@ -60,9 +60,10 @@ WRITE_OBJECTS = (
     "LegitimateInterestGrant",
     "RoleAssignment",
     "DistrictSettings",
+    "Session.revoke",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
-READ_OBJECTS = ("DataExport.download",)
+READ_OBJECTS = ("DataExport.download", "Session")
 # Written for the district as a whole (by a role held district-wide), never for one student.
 DISTRICT_OBJECTS = ("DistrictSettings",)
 

@@ -38,6 +38,8 @@ from schema.rights.queries import RightsQuery
 from schema.roster.queries import RosterQuery
 from schema.schools.mutations import DistrictMutation
 from schema.schools.queries import SchoolQuery
+from schema.sessions.mutations import SessionMutation
+from schema.sessions.queries import SessionQuery
 from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
 
@@ -53,6 +55,7 @@ Query = merge_types(
         RightsQuery,
         ReportQuery,
         RosterQuery,
+        SessionQuery,
     ),
 )
 Mutation = merge_types(
@@ -66,6 +69,7 @@ Mutation = merge_types(
         PeopleMutation,
         ReportMutation,
         DistrictMutation,
+        SessionMutation,
     ),
 )
 

@@ -207,6 +207,20 @@ REVEALS: dict[str, Reveal] = {
     "Query.savedReports(first)": PAGE,
     "Query.savedReports(after)": CURSOR,
     "SavedReport.groupBy": VALUE,
+    # --- sign-in sessions (docs/sessions.md) ------------------------------------------------
+    "Viewer.sessions": Reveal("the viewer's own sign-in sessions"),
+    "Query.activeSessions": Reveal(
+        "sign-in sessions of the users in an administrator's scope (policy object `Session`)"
+    ),
+    "Query.activeSessions(first)": PAGE,
+    "Query.activeSessions(after)": CURSOR,
+    "Query.activeSessions(schoolId)": Reveal(
+        "which users of the administrator's scope belong to one of its schools"
+    ),
+    "Query.activeSessions(userId)": VALUE,
+    # The sessions the caller just ended: their ids, decided by the mutation itself.
+    "LogoutPayload.revokedSessionIds": VALUE,
+    "RevokeAllSessionsPayload.revokedSessionIds": VALUE,
     # --- mutation payloads ------------------------------------------------------------------
     **{
         f"{payload}.userErrors": PAYLOAD
@@ -219,9 +233,12 @@ REVEALS: dict[str, Reveal] = {
             "DistrictSettingsPayload",
             "GrantPayload",
             "LoginPayload",
+            "LogoutPayload",
             "MarkPayload",
             "OptOutPayload",
             "PortfolioItemPayload",
+            "RevokeAllSessionsPayload",
+            "RevokeSessionPayload",
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",

@@ -480,6 +480,7 @@ _ID_TYPES = {
     "studentId": "Student",
     "viewerId": "StaffMember",
     "actorId": "StaffMember",
+    "userId": "StaffMember",
     "targetId": "Student",
 }
 
@@ -734,6 +735,19 @@ class Checker:
             assert rows == [] or ("district_admin", None) in o.roles, where
             for row in rows:
                 assert self.rows["roster_import"][_pk(row["id"])] == o.district_id, where
+        elif target == "Viewer.sessions":
+            for row in rows:
+                assert _pk(row["userId"]) == o.user_id, f"{where}: another user's session"
+        elif target == "Query.activeSessions":
+            # Administrators: the district's sessions, or those of the users of their schools
+            # who hold no district-wide role.
+            for row in rows:
+                user = _pk(row["userId"])
+                schools, district_wide = self.rows["user_schools"].get(user, (set(), False))
+                assert self.rows["app_user"][user] == o.district_id, where
+                assert ("district_admin", None) in o.roles or (
+                    not district_wide and any(o._official(s, ADMINS) for s in schools)
+                ), f"{where}: session of user {user}"
         else:
             reveal = REVEALS[target]
             assert reveal in (VALUE, PAYLOAD, AGGREGATE, PAGE, CURSOR), (
@@ -754,6 +768,18 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         },
         "portfolio": {
             r["id"]: r["student_id"] for r in await db.fetch("SELECT id, student_id FROM portfolio")
+        },
+        "user_schools": {
+            r["user_id"]: (set(r["schools"]) - {None}, r["district_wide"])
+            for r in await db.fetch(
+                "SELECT u.id AS user_id, ARRAY("
+                " SELECT ra.school_id FROM role_assignment ra WHERE ra.user_id = u.id"
+                " UNION SELECT s.school_id FROM student s WHERE s.user_id = u.id"
+                " UNION SELECT s.school_id FROM guardian_link gl"
+                "   JOIN student s ON s.id = gl.student_id WHERE gl.guardian_user_id = u.id"
+                ") AS schools, EXISTS (SELECT 1 FROM role_assignment ra WHERE ra.user_id = u.id"
+                " AND ra.school_id IS NULL) AS district_wide FROM app_user u"
+            )
         },
         "disclosure": {},  # read as the probes need it (the record grows with every read)
         "data_request": {
