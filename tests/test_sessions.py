@@ -283,6 +283,16 @@ async def test_logout_ends_the_current_session_only(http):
     assert (await _post(http, VIEWER, other)).ok()["viewer"]["username"] == "guardian"
 
 
+async def test_logout_and_revoke_all_need_no_argument(http):
+    token, other = await _login(http, "support"), await _login(http, "support")
+    out = (await _post(http, "mutation { logout { revokedSessionIds } }", token)).ok()
+    assert out["logout"]["revokedSessionIds"] == [_sid(token)]
+    _refused(await _post(http, VIEWER, token))
+    done = await _post(http, "mutation { revokeAllSessions { revokedSessionIds } }", other)
+    assert _sid(other) in done.ok()["revokeAllSessions"]["revokedSessionIds"]
+    _refused(await _post(http, VIEWER, other))
+
+
 async def test_logout_everywhere_and_revoke_all(http, db):
     tokens = [await _login(http, "reporter") for _ in range(3)]
     out = (await _post(http, LOGOUT, tokens[0], {"everywhere": True})).ok()["logout"]

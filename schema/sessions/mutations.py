@@ -64,11 +64,16 @@ class SessionMutation:
         description="Sign out: end the session of this request's token (and with "
         "`everywhere`, every other session of the account). Audited."
     )
-    async def logout(self, info: Info, input: LogoutInput | None = None) -> LogoutPayload:
+    async def logout(
+        self,
+        info: Info,
+        # A default in the schema: `mutation { logout { ... } }` needs no argument.
+        input: LogoutInput = LogoutInput(),
+    ) -> LogoutPayload:
         context = info.context
         viewer = await context.require_viewer()
         session_id = current_session(info)
-        everywhere = input is not None and input.everywhere
+        everywhere = input.everywhere
         if session_id is None and not everywhere:
             return LogoutPayload(
                 user_errors=[
@@ -141,7 +146,9 @@ class SessionMutation:
         "an administrator a user in their scope. Audited."
     )
     async def revoke_all_sessions(
-        self, info: Info, input: RevokeAllSessionsInput
+        self,
+        info: Info,
+        input: RevokeAllSessionsInput = RevokeAllSessionsInput(),  # the viewer's own
     ) -> RevokeAllSessionsPayload:
         from schema.access.queries import user_pk
 
