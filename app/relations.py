@@ -115,8 +115,12 @@ SELECT
 FROM app_user u
 """
 
-_SESSION_VIEWER_PREFIX = TOUCH_CTE
-_SESSION_VIEWER_COLUMNS = "SELECT" + SESSION_LIVE + "\n  u.id,"
+# For a token that names a session: the same statement, with the session's check and touch.
+if _VIEWER_COLUMNS not in _VIEWER_SQL:
+    raise RuntimeError("the viewer's statement no longer starts with its id")
+_SESSION_VIEWER_SQL = TOUCH_CTE + _VIEWER_SQL.replace(
+    _VIEWER_COLUMNS, "SELECT" + SESSION_LIVE + "\n  u.id,", 1
+)
 
 
 @dataclass(frozen=True)
@@ -343,12 +347,12 @@ async def load_viewer(
     it was last seen: `SessionEnded` when it was revoked or has expired (app/sessions/checks.py).
     """
     params: dict[str, Any]
+    base = _VIEWER_SQL if session_id is None else _SESSION_VIEWER_SQL
     if user_id is not None:
-        sql, params = _VIEWER_SQL + " WHERE u.id = :key", {"key": user_id}
+        sql, params = base + " WHERE u.id = :key", {"key": user_id}
     else:
-        sql, params = _VIEWER_SQL + " WHERE u.external_subject = :key", {"key": external_subject}
+        sql, params = base + " WHERE u.external_subject = :key", {"key": external_subject}
     if session_id is not None:
-        sql = _SESSION_VIEWER_PREFIX + sql.replace(_VIEWER_COLUMNS, _SESSION_VIEWER_COLUMNS, 1)
         params["sid"] = session_id
     row = (await connection.execute(cached_text(sql), params)).first()
     if row is None or not row.is_active or row.locked_at is not None:
