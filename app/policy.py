@@ -66,6 +66,8 @@ WRITE_OBJECTS = (
 READ_OBJECTS = ("DataExport.download", "Session")
 # Written for the district as a whole (by a role held district-wide), never for one student.
 DISTRICT_OBJECTS = ("DistrictSettings",)
+# Written for a user account (their sign-in sessions), never for one student.
+ACCOUNT_OBJECTS = ("Session.revoke",)
 
 
 def bit(role: str, relation: str) -> int:

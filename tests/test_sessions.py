@@ -36,7 +36,7 @@ ACTIVE = """
 query ($userId: ID, $schoolId: ID, $first: Int, $after: String) {
   activeSessions(userId: $userId, schoolId: $schoolId, first: $first, after: $after) {
     totalCount
-    edges { cursor node { id userId username address userAgent current } }
+    edges { cursor node { id userId username user { id username } address userAgent current } }
     pageInfo { hasNextPage endCursor }
   }
 }"""
@@ -160,7 +160,8 @@ async def test_admin_lists_and_revokes_teachers_session_in_every_worker(http, db
     assert {_sid(revoked), _sid(kept)} <= ids
     assert listed["totalCount"] >= 2
     node = next(e["node"] for e in listed["edges"] if e["node"]["id"] == _sid(revoked))
-    assert node["username"] == "teacher" and node["address"] == ADDRESS
+    assert node["username"] == node["user"]["username"] == "teacher"
+    assert node["user"]["id"] == teacher and node["address"] == ADDRESS
     assert node["userAgent"] == DEVICE and node["current"] is False
 
     # A second instance of the application on the same database, started before the revocation.
@@ -374,3 +375,32 @@ async def test_command_line_tokens_are_sessions(http, db, database_url):
     )
     with pytest.raises(ValueError, match="at most"):
         await command_line_token(database_url, "principal", get_settings(), timedelta(days=3650))
+
+
+async def test_de_identifying_an_account_ends_its_sessions_and_forgets_where(db, database_url):
+    from app.database import create_engine
+    from app.rights.deidentify import deidentify_accounts
+    from tests.factories import create_user, delete_user
+
+    user_id, _ = await create_user(db)
+    district = await db.fetchval("SELECT district_id FROM app_user WHERE id = $1", user_id)
+    sid = "deidentified-" + "x" * 30
+    await db.execute(
+        "INSERT INTO user_session (id, district_id, user_id, expires_at, address, user_agent)"
+        " VALUES ($1, $2, $3, now() + interval '1 hour', $4, $5)",
+        sid,
+        district,
+        user_id,
+        ADDRESS,
+        DEVICE,
+    )
+    engine = create_engine(database_url, get_settings())
+    try:
+        async with engine.begin() as connection:
+            assert await deidentify_accounts(connection, [user_id], district_id=district)
+        row = await db.fetchrow("SELECT * FROM user_session WHERE id = $1", sid)
+        assert row["revoked_at"] is not None
+        assert row["address"] is None and row["user_agent"] is None
+    finally:
+        await engine.dispose()
+        await delete_user(db, user_id)

@@ -13,7 +13,14 @@ from sqlalchemy.engine import Row
 from app import investigation, reads
 from app.consent.rules import coppa_withheld
 from app.models import Role
-from app.policy import DISTRICT_OBJECTS, FIELD_CLASSES, WRITE_OBJECTS, CompiledPolicy, pairs_of
+from app.policy import (
+    ACCOUNT_OBJECTS,
+    DISTRICT_OBJECTS,
+    FIELD_CLASSES,
+    WRITE_OBJECTS,
+    CompiledPolicy,
+    pairs_of,
+)
 from app.relations import Viewer, load_viewer
 from schema import reveals
 from schema.access.types import (
@@ -95,7 +102,9 @@ class AccessQuery:
             writes=[
                 obj
                 for obj in WRITE_OBJECTS
-                if obj not in DISTRICT_OBJECTS and mask & policy.write_mask(obj)
+                if obj not in DISTRICT_OBJECTS
+                and obj not in ACCOUNT_OBJECTS
+                and mask & policy.write_mask(obj)
             ],
         )
 

@@ -11,10 +11,19 @@ from sqlalchemy.engine import Row
 from schema.relay import to_global_id
 
 
+@strawberry.type(description="The account a session signs in.")
+class SessionUser:
+    id: strawberry.ID = strawberry.field(description="A StaffMember id.")
+    username: str
+    first_name: str
+    last_name: str
+
+
 @strawberry.type(description="One sign-in: a `login` (or a token made on the command line).")
 class Session:
     id: strawberry.ID = strawberry.field(description="The session's id (`revokeSession` takes it).")
     user_id: strawberry.ID = strawberry.field(description="The account (a StaffMember id).")
+    user: SessionUser
     username: str
     first_name: str
     last_name: str
@@ -34,9 +43,16 @@ class Session:
 
     @classmethod
     def from_row(cls, row: Row[Any], *, current: str | None = None) -> Session:
+        user_id = to_global_id("StaffMember", row.user_id)
         return cls(
             id=strawberry.ID(row.id),
-            user_id=to_global_id("StaffMember", row.user_id),
+            user_id=user_id,
+            user=SessionUser(
+                id=user_id,
+                username=row.username,
+                first_name=row.first_name,
+                last_name=row.last_name,
+            ),
             username=row.username,
             first_name=row.first_name,
             last_name=row.last_name,
