@@ -737,12 +737,13 @@ class Checker:
                 assert self.rows["roster_import"][_pk(row["id"])] == o.district_id, where
         elif target == "Viewer.sessions":
             for row in rows:
-                assert _pk(row["userId"]) == o.user_id, f"{where}: another user's session"
+                user = self.rows["user_session"][row["id"]]
+                assert user == o.user_id, f"{where}: another user's session"
         elif target == "Query.activeSessions":
             # Administrators: the district's sessions, or those of the users of their schools
             # who hold no district-wide role.
             for row in rows:
-                user = _pk(row["userId"])
+                user = self.rows["user_session"][row["id"]]
                 schools, district_wide = self.rows["user_schools"].get(user, (set(), False))
                 assert self.rows["app_user"][user] == o.district_id, where
                 assert ("district_admin", None) in o.roles or (
@@ -768,6 +769,9 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         },
         "portfolio": {
             r["id"]: r["student_id"] for r in await db.fetch("SELECT id, student_id FROM portfolio")
+        },
+        "user_session": {
+            r["id"]: r["user_id"] for r in await db.fetch("SELECT id, user_id FROM user_session")
         },
         "user_schools": {
             r["user_id"]: (set(r["schools"]) - {None}, r["district_wide"])
