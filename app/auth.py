@@ -11,6 +11,7 @@ token, a wrong issuer or audience — is rejected with `InvalidToken`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,9 @@ class TokenSubject:
 
     user_id: int | None
     external_subject: str | None
+    # The sign-in (`user_session.id`) a token issued by `login` names; None for an external
+    # identity provider's token and for tokens issued without a session (docs/sessions.md).
+    session_id: str | None = None
 
 
 # --- Passwords --------------------------------------------------------------------------------
@@ -95,16 +99,30 @@ async def verify_password_in(pool: WorkerPool, password_hash: str | None, passwo
 # --- Tokens -----------------------------------------------------------------------------------
 
 
-def issue_token(user_id: int, settings: Settings, *, ttl: timedelta | None = None) -> str:
-    """A signed token for `user_id`; `ttl` may not exceed the longest lifetime accepted."""
+def token_lifetime(settings: Settings, ttl: timedelta | None = None) -> timedelta:
+    """`ttl` (or the default lifetime), refused when longer than the longest one accepted."""
     lifetime = ttl or timedelta(seconds=settings.token_ttl_seconds)
     if lifetime.total_seconds() > settings.max_token_ttl_seconds:
         raise ValueError(
             f"a token lives at most {settings.max_token_ttl_seconds // 3600} hours"
             " (SCHOOLGRAPH_MAX_TOKEN_TTL)"
         )
-    now = datetime.now(UTC)
-    claims = {
+    return lifetime
+
+
+def issue_token(
+    user_id: int,
+    settings: Settings,
+    *,
+    ttl: timedelta | None = None,
+    session_id: str | None = None,
+    issued_at: datetime | None = None,
+) -> str:
+    """A signed token for `user_id`; `ttl` may not exceed the longest lifetime accepted.
+    With `session_id`, the token names its sign-in (`sid`): revoking the session ends it."""
+    lifetime = token_lifetime(settings, ttl)
+    now = issued_at or datetime.now(UTC)
+    claims: dict[str, object] = {
         "sub": str(user_id),
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
@@ -112,6 +130,8 @@ def issue_token(user_id: int, settings: Settings, *, ttl: timedelta | None = Non
         "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
     }
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, settings.jwt_secret, algorithm=LOCAL_ALGORITHM)
 
 
@@ -145,6 +165,18 @@ def _user_id(sub: object) -> int:
     return user_id
 
 
+# A session id is 43 URL-safe characters (`secrets.token_urlsafe(32)`); anything else names none.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _session_id(sid: object) -> str | None:
+    if sid is None:
+        return None
+    if not isinstance(sid, str) or not _SESSION_ID.fullmatch(sid):
+        raise ValueError("the session id is malformed")
+    return sid
+
+
 def verify_token(token: str, settings: Settings) -> TokenSubject:
     try:
         header = jwt.get_unverified_header(token)
@@ -163,7 +195,11 @@ def verify_token(token: str, settings: Settings) -> TokenSubject:
                 options=options,
             )
             _check_lifetime(claims, settings)
-            return TokenSubject(user_id=_user_id(claims["sub"]), external_subject=None)
+            return TokenSubject(
+                user_id=_user_id(claims["sub"]),
+                external_subject=None,
+                session_id=_session_id(claims.get("sid")),
+            )
         if algorithm in EXTERNAL_ALGORITHMS and settings.jwks_url:
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
             claims = jwt.decode(

@@ -219,32 +219,20 @@ def token(
     user: str = typer.Option(..., "--user", help="Username of the account."),
     hours: float = typer.Option(8.0, help="Lifetime of the token."),
 ) -> None:
-    """Print a bearer token for an account (for curl and GraphiQL)."""
-    from app.auth import issue_token
+    """Print a bearer token for an account (for curl and GraphiQL); it is a session of the
+    account, listed and revoked like a sign-in's."""
+    from app.sessions.sign_in import command_line_token
 
-    url = _database_url()  # runs its own event loop: not inside `find`
-
-    async def find() -> int | None:
-        import asyncpg
-
-        from app.database import asyncpg_dsn
-
-        connection = await asyncpg.connect(asyncpg_dsn(url))
-        try:
-            found = await connection.fetchval("SELECT id FROM app_user WHERE username = $1", user)
-            return int(found) if found is not None else None
-        finally:
-            await connection.close()
-
-    user_id = asyncio.run(find())
-    if user_id is None:
-        console.print(f"[red]no account named {user!r}[/red]")
-        raise typer.Exit(1)
+    url = _database_url()  # runs its own event loop: not inside `command_line_token`
     try:
-        print(issue_token(user_id, get_settings(), ttl=timedelta(hours=hours)))
+        issued = asyncio.run(command_line_token(url, user, get_settings(), timedelta(hours=hours)))
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+    if issued is None:
+        console.print(f"[red]no account named {user!r}[/red]")
+        raise typer.Exit(1)
+    print(issued)
 
 
 @cli.command("import-oneroster")

@@ -39,6 +39,7 @@ from app.http_errors import (
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
 from app.policy import CASBIN_CALLS, CompiledPolicy
+from app.sessions.checks import SessionEnded
 from schema.context import Context
 from schema.errors import MASKED_MESSAGE, Forbidden, PublicError, Unauthenticated, masked
 
@@ -47,6 +48,19 @@ __all__ = ["MASKED_MESSAGE", "GraphQLEndpoint", "PolicyHolder"]
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 _log = logging.getLogger(__name__)
+
+
+async def _check_session(context: Context) -> None:
+    """A token that names a session is refused (401) when the session has ended. The viewer is
+    loaded now rather than by the first field that needs it: the same one statement."""
+    try:
+        await context.viewer()
+    except SessionEnded as exc:
+        await context.finish(commit=False)
+        raise AuthenticationFailed(str(exc)) from exc
+    except BaseException:
+        await context.finish(commit=False)
+        raise
 
 
 class AuthenticationFailed(RequestRefused):
@@ -172,6 +186,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         request.state.context = context
         request.state.statements = database.start_counting()
         request.state.casbin_calls = CASBIN_CALLS.calls
+        if subject is not None and subject.session_id is not None:
+            await _check_session(context)
         return context
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:

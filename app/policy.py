@@ -68,13 +68,16 @@ WRITE_OBJECTS = (
     "TeachingAssignment",
     "GuardianLink",
     "PasswordReset",
+    "Session.revoke",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
-READ_OBJECTS = ("DataExport.download",)
+READ_OBJECTS = ("DataExport.download", "Session")
 # Written for the district as a whole (by a role held district-wide), never for one student.
 DISTRICT_OBJECTS = ("DistrictSettings",)
 # Written for a class, not for one student (a class's teacher relates to the class itself).
 CLASS_OBJECTS = ("Class", "Class.visibility", "TeachingAssignment")
+# Written for a user account (their sign-in sessions), never for one student.
+ACCOUNT_OBJECTS = ("Session.revoke",)
 
 
 def bit(role: str, relation: str) -> int:

@@ -25,6 +25,7 @@ from app.consent.rules import THIRD_PARTY_ROLES, third_party_granted
 from app.database import cached_text
 from app.models import Role
 from app.policy import bit
+from app.sessions.checks import SESSION_LIVE, TOUCH_CTE, SessionEnded
 
 OFFICIAL_ROLES = (Role.COORDINATOR, Role.DESIGNEE, Role.SCHOOL_ADMIN, Role.DISTRICT_ADMIN)
 # Roles whose holder may receive a legitimate-interest grant.
@@ -56,6 +57,7 @@ def _active_enrollment(alias: str) -> str:
 _CONSENTED = third_party_granted("{s}")
 _THIRD_PARTY_ROLES = ", ".join(f"'{role.value}'" for role in THIRD_PARTY_ROLES)
 
+_VIEWER_COLUMNS = "SELECT\n  u.id,"
 _VIEWER_SQL = f"""
 SELECT
   u.id, u.district_id, u.username, u.first_name, u.last_name, u.is_active, u.locked_at,
@@ -112,6 +114,13 @@ SELECT
   ), '[]'::json) AS grants
 FROM app_user u
 """
+
+# For a token that names a session: the same statement, with the session's check and touch.
+if _VIEWER_COLUMNS not in _VIEWER_SQL:
+    raise RuntimeError("the viewer's statement no longer starts with its id")
+_SESSION_VIEWER_SQL = TOUCH_CTE + _VIEWER_SQL.replace(
+    _VIEWER_COLUMNS, "SELECT" + SESSION_LIVE + "\n  u.id,", 1
+)
 
 
 @dataclass(frozen=True)
@@ -326,15 +335,28 @@ def _viewer_from_row(row: Any) -> Viewer:
 
 
 async def load_viewer(
-    connection: AsyncConnection, *, user_id: int | None = None, external_subject: str | None = None
+    connection: AsyncConnection,
+    *,
+    user_id: int | None = None,
+    external_subject: str | None = None,
+    session_id: str | None = None,
 ) -> Viewer | None:
-    """The viewer for a verified token, or None when the account is unknown, locked or inactive."""
+    """The viewer for a verified token, or None when the account is unknown, locked or inactive.
+
+    With `session_id` (the token's `sid`), the same statement checks the session and notes when
+    it was last seen: `SessionEnded` when it was revoked or has expired (app/sessions/checks.py).
+    """
     params: dict[str, Any]
+    base = _VIEWER_SQL if session_id is None else _SESSION_VIEWER_SQL
     if user_id is not None:
-        sql, params = _VIEWER_SQL + " WHERE u.id = :key", {"key": user_id}
+        sql, params = base + " WHERE u.id = :key", {"key": user_id}
     else:
-        sql, params = _VIEWER_SQL + " WHERE u.external_subject = :key", {"key": external_subject}
+        sql, params = base + " WHERE u.external_subject = :key", {"key": external_subject}
+    if session_id is not None:
+        params["sid"] = session_id
     row = (await connection.execute(cached_text(sql), params)).first()
     if row is None or not row.is_active or row.locked_at is not None:
         return None
+    if session_id is not None and not row.session_live:
+        raise SessionEnded()
     return _viewer_from_row(row)

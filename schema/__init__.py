@@ -42,6 +42,8 @@ from schema.rights.queries import RightsQuery
 from schema.roster.queries import RosterQuery
 from schema.schools.mutations import DistrictMutation
 from schema.schools.queries import SchoolQuery
+from schema.sessions.mutations import SessionMutation
+from schema.sessions.queries import SessionQuery
 from schema.students.mutations import StudentMutation
 from schema.students.queries import StudentQuery
 
@@ -58,6 +60,7 @@ Query = merge_types(
         ReportQuery,
         RosterQuery,
         AccountQuery,
+        SessionQuery,
     ),
 )
 Mutation = merge_types(
@@ -74,6 +77,7 @@ Mutation = merge_types(
         DistrictMutation,
         RecordsMutation,
         AccountMutation,
+        SessionMutation,
     ),
 )
 

@@ -131,6 +131,7 @@ class Context:
                             connection,
                             user_id=self.subject.user_id,
                             external_subject=self.subject.external_subject,
+                            session_id=self.subject.session_id,
                         )
                 self._viewer_loaded = True
         return self._viewer

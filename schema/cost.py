@@ -37,6 +37,8 @@ LIST_WEIGHTS: dict[str, int] = {
     "Class.teachers": 3,
     "Viewer.children": 5,
     "Viewer.roles": 5,
+    # A few devices signed in at once; at most app.sessions.store.MAX_OWN.
+    "Viewer.sessions": 10,
     "Query.schools": 50,
     "Query.legitimateInterestGrants": 100,
     "Query.dataRequests": 100,

@@ -224,6 +224,20 @@ REVEALS: dict[str, Reveal] = {
     "Query.savedReports(first)": PAGE,
     "Query.savedReports(after)": CURSOR,
     "SavedReport.groupBy": VALUE,
+    # --- sign-in sessions (docs/sessions.md) ------------------------------------------------
+    "Viewer.sessions": Reveal("the viewer's own sign-in sessions"),
+    "Query.activeSessions": Reveal(
+        "sign-in sessions of the users in an administrator's scope (policy object `Session`)"
+    ),
+    "Query.activeSessions(first)": PAGE,
+    "Query.activeSessions(after)": CURSOR,
+    "Query.activeSessions(schoolId)": Reveal(
+        "which users of the administrator's scope belong to one of its schools"
+    ),
+    "Query.activeSessions(userId)": VALUE,
+    # The sessions the caller just ended: their ids, decided by the mutation itself.
+    "LogoutPayload.revokedSessionIds": VALUE,
+    "RevokeAllSessionsPayload.revokedSessionIds": VALUE,
     # --- mutation payloads ------------------------------------------------------------------
     **{
         f"{payload}.userErrors": PAYLOAD
@@ -241,10 +255,13 @@ REVEALS: dict[str, Reveal] = {
             "GuardianLinkPayload",
             "IssuePasswordResetPayload",
             "LoginPayload",
+            "LogoutPayload",
             "MarkPayload",
             "OptOutPayload",
             "PortfolioItemPayload",
             "RedeemPasswordTokenPayload",
+            "RevokeAllSessionsPayload",
+            "RevokeSessionPayload",
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",

@@ -68,6 +68,7 @@ async def create_user(
 async def delete_user(db: asyncpg.Connection, user_id: int) -> None:
     """Remove an account made by `create_user` and what its logins recorded."""
     await db.execute("DELETE FROM activity_event WHERE user_id = $1", user_id)
+    await db.execute("DELETE FROM user_session WHERE user_id = $1", user_id)
     await db.execute("DELETE FROM role_assignment WHERE user_id = $1", user_id)
     await db.execute("DELETE FROM app_user WHERE id = $1", user_id)
 

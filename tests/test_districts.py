@@ -302,6 +302,7 @@ async def small_school(db: asyncpg.Connection) -> AsyncIterator[dict[str, Any]]:
     )
     await db.execute("DELETE FROM student WHERE id = $1", student)
     await db.execute("DELETE FROM role_assignment WHERE user_id = ANY($1)", list(users.values()))
+    await db.execute("DELETE FROM user_session WHERE user_id = ANY($1)", list(users.values()))
     await db.execute("DELETE FROM app_user WHERE id = ANY($1)", list(users.values()))
     await db.execute("DELETE FROM school WHERE id = $1", school)
 

@@ -483,6 +483,7 @@ _ID_TYPES = {
     "studentId": "Student",
     "viewerId": "StaffMember",
     "actorId": "StaffMember",
+    "userId": "StaffMember",
     "targetId": "Student",
 }
 
@@ -746,30 +747,30 @@ class Checker:
             for row in rows:
                 user = _pk(row["id"])
                 assert self.rows["app_user"][user] == o.district_id, where
-                assert district_wide or self.rows["user_schools"].get(user, set()) & administered, (
-                    f"{where}: account {user}"
-                )
+                schools, _ = self.rows["user_schools"].get(user, (set(), False))
+                assert district_wide or schools & administered, f"{where}: account {user}"
         elif target in ("AccessReview.accounts", "AccessReview.studentAccounts"):
             # The termly review of a school or the district: its administrators only.
             assert rows == [] or any(r in ADMINS for r, _ in o.roles), where
+        elif target == "Viewer.sessions":
+            for row in rows:
+                user = self.rows["user_session"][row["id"]]
+                assert user == o.user_id, f"{where}: another user's session"
+        elif target == "Query.activeSessions":
+            # Administrators: the district's sessions, or those of the users of their schools
+            # who hold no district-wide role.
+            for row in rows:
+                user = self.rows["user_session"][row["id"]]
+                schools, district_wide = self.rows["user_schools"].get(user, (set(), False))
+                assert self.rows["app_user"][user] == o.district_id, where
+                assert ("district_admin", None) in o.roles or (
+                    not district_wide and any(o._official(s, ADMINS) for s in schools)
+                ), f"{where}: session of user {user}"
         else:
             reveal = REVEALS[target]
             assert reveal in (VALUE, PAYLOAD, AGGREGATE, PAGE, CURSOR), (
                 f"{target}: no oracle for its rows; teach Checker.check what may appear"
             )
-
-
-async def _user_schools(db: asyncpg.Connection) -> dict[int, set[int]]:
-    """The schools each account belongs to: its roles', its student record's, its children's."""
-    found: dict[int, set[int]] = {}
-    for r in await db.fetch(
-        "SELECT user_id, school_id FROM role_assignment WHERE school_id IS NOT NULL"
-        " UNION SELECT user_id, school_id FROM student WHERE user_id IS NOT NULL"
-        " UNION SELECT gl.guardian_user_id, s.school_id FROM guardian_link gl"
-        " JOIN student s ON s.id = gl.student_id"
-    ):
-        found.setdefault(r["user_id"], set()).add(r["school_id"])
-    return found
 
 
 async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
@@ -785,6 +786,21 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
         },
         "portfolio": {
             r["id"]: r["student_id"] for r in await db.fetch("SELECT id, student_id FROM portfolio")
+        },
+        "user_session": {
+            r["id"]: r["user_id"] for r in await db.fetch("SELECT id, user_id FROM user_session")
+        },
+        "user_schools": {
+            r["user_id"]: (set(r["schools"]) - {None}, r["district_wide"])
+            for r in await db.fetch(
+                "SELECT u.id AS user_id, ARRAY("
+                " SELECT ra.school_id FROM role_assignment ra WHERE ra.user_id = u.id"
+                " UNION SELECT s.school_id FROM student s WHERE s.user_id = u.id"
+                " UNION SELECT s.school_id FROM guardian_link gl"
+                "   JOIN student s ON s.id = gl.student_id WHERE gl.guardian_user_id = u.id"
+                ") AS schools, EXISTS (SELECT 1 FROM role_assignment ra WHERE ra.user_id = u.id"
+                " AND ra.school_id IS NULL) AS district_wide FROM app_user u"
+            )
         },
         "disclosure": {},  # read as the probes need it (the record grows with every read)
         "data_request": {
@@ -803,7 +819,6 @@ async def _db_rows(db: asyncpg.Connection) -> dict[str, dict[int, Any]]:
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM audit_event")
         },
-        "user_schools": await _user_schools(db),
         "roster_import": {
             r["id"]: r["district_id"]
             for r in await db.fetch("SELECT id, district_id FROM roster_import")

@@ -352,6 +352,13 @@ async def _lock_identified(
     return list(result.scalars())
 
 
+# A de-identified account's sign-in sessions end, and forget where and on what they were made.
+_END_SESSIONS = (
+    "UPDATE user_session SET address = NULL, user_agent = NULL,"
+    " revoked_at = coalesce(revoked_at, now()) WHERE user_id = ANY({ids})"
+)
+
+
 async def deidentify_students(
     connection: AsyncConnection, student_ids: Sequence[int], *, district_id: int
 ) -> Deidentified:
@@ -395,6 +402,7 @@ async def deidentify_students(
         " ON p.id = s.id WHERE u.id = s.user_id",
     )
     await run("role_assignments", "DELETE FROM role_assignment WHERE user_id = ANY(:user_ids)")
+    await run("sessions", _END_SESSIONS.format(ids=":user_ids"))
     await run(
         "students",
         "UPDATE student s SET first_name = :removed,"
@@ -504,6 +512,7 @@ async def deidentify_accounts(
     await connection.execute(
         text("DELETE FROM role_assignment WHERE user_id = ANY(:ids)"), {"ids": ids}
     )
+    await connection.execute(text(_END_SESSIONS.format(ids=":ids")), {"ids": ids})
     await connection.execute(
         text("DELETE FROM audit_change WHERE user_id = ANY(:ids)"), {"ids": ids}
     )

@@ -14,6 +14,7 @@ from app import investigation, reads
 from app.consent.rules import coppa_withheld
 from app.models import Role
 from app.policy import (
+    ACCOUNT_OBJECTS,
     CLASS_OBJECTS,
     DISTRICT_OBJECTS,
     FIELD_CLASSES,
@@ -102,7 +103,8 @@ class AccessQuery:
             writes=[
                 obj
                 for obj in WRITE_OBJECTS
-                if obj not in (*DISTRICT_OBJECTS, *CLASS_OBJECTS) and mask & policy.write_mask(obj)
+                if obj not in (*DISTRICT_OBJECTS, *CLASS_OBJECTS, *ACCOUNT_OBJECTS)
+                and mask & policy.write_mask(obj)
             ],
         )
 

@@ -9,6 +9,7 @@ import strawberry
 from app import auth, metrics
 from app.login_limits import RateLimited
 from app.offload import PoolBusy
+from app.sessions import sign_in as sessions
 from schema import errors
 from schema.context import Info
 from schema.errors import UserError
@@ -49,6 +50,9 @@ class AuthMutation:
                 user_id = await auth.login(
                     connection, input.username, input.password, settings, hashing=context.hashing
                 )
+                issued = await sessions.begin(
+                    connection, user_id, settings, request=context.request
+                )
         except auth.LoginFailed as exc:
             # The failure count must be kept: the request commits, it does not roll back.
             return LoginPayload(user_errors=[UserError(message=str(exc), code="LOGIN_FAILED")])
@@ -57,7 +61,4 @@ class AuthMutation:
         except PoolBusy as exc:
             metrics.add("schoolgraph_login_busy_total")
             raise errors.ServerBusy(str(exc), retryAfter=exc.retry_after) from exc
-        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
-            seconds=settings.token_ttl_seconds
-        )
-        return LoginPayload(token=auth.issue_token(user_id, settings), expires_at=expires)
+        return LoginPayload(token=issued.token, expires_at=issued.expires_at)

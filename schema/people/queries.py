@@ -14,6 +14,8 @@ from schema.context import Info
 from schema.people.types import RoleGrant, StaffMember
 from schema.relay import Node, from_global_id, to_global_id
 from schema.schools.types import District, School, Term
+from schema.sessions.queries import own_sessions
+from schema.sessions.types import Session
 from schema.students.types import Student
 
 
@@ -43,6 +45,13 @@ class ViewerType:
     async def children(self, info: Info) -> list[Student]:
         rows = await info.context.loaders.student.load_many(self.guardian_of)
         return [Student.from_row(info.context, r) for r in rows if r is not None]
+
+    @strawberry.field(
+        description="The viewer's live sessions (sign-ins not ended), newest first; `current` "
+        "marks this request's."
+    )
+    async def sessions(self, info: Info) -> list[Session]:
+        return await own_sessions(info, int(from_global_id(self.id)[1]))
 
 
 @strawberry.type
