@@ -73,8 +73,8 @@ class UnassignTeacherInput:
     teacher_id: strawberry.ID
     ends_on: datetime.date | None = strawberry.field(
         default=None,
-        description="The assignment's last day; today if unset. An assignment that would not "
-        "have begun by then is removed.",
+        description="The assignment's last day; unset, it ends at once (yesterday was its last "
+        "day). An assignment that would not have begun by then is removed.",
     )
 
 
@@ -198,7 +198,7 @@ class ClassRecordsMutation:
                 context.actor(),
                 class_id=pk,
                 teacher_id=teacher,
-                ends_on=input.ends_on or checks.today(),
+                ends_on=input.ends_on or checks.ended_now(),
             )
             return TeachingAssignmentPayload(
                 assignment=TeachingAssignment.from_row(row) if row else None,

@@ -35,8 +35,8 @@ class UnenrollInput:
     class_id: strawberry.ID
     ends_on: datetime.date | None = strawberry.field(
         default=None,
-        description="The enrollment's last day; today if unset. An enrollment that would not "
-        "have begun by then is removed.",
+        description="The enrollment's last day; unset, it ends at once (yesterday was its last "
+        "day). An enrollment that would not have begun by then is removed.",
     )
 
 
@@ -99,7 +99,7 @@ class EnrollmentRecordsMutation:
                 context.actor(),
                 student_id=student_pk,
                 class_id=class_pk,
-                ends_on=input.ends_on or checks.today(),
+                ends_on=input.ends_on or checks.ended_now(),
             )
             return EnrollmentPayload(
                 enrollment=Enrollment.from_row(row) if row else None, student=student

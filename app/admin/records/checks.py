@@ -30,6 +30,12 @@ def today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def ended_now() -> datetime.date:
+    """The last day of an enrollment or assignment ended without a date: yesterday, so that it
+    stops at once (an end date is the last day included); one that began today is removed."""
+    return today() - datetime.timedelta(days=1)
+
+
 async def _one(connection: AsyncConnection, sql: str, **params: Any) -> Row[Any] | None:
     return (await connection.execute(text(sql), params)).first()
 
