@@ -142,6 +142,14 @@ class Settings:
     login_limit_per_address: str = "100/minute"
     login_limit_per_username: str = "20/minute"
     redis_url: str | None = None
+    # The lockout (docs/login-protection.md): an account locks for `lockout_base_seconds` after
+    # `lockout_threshold` failures, twice as long at each lock in a row, at most
+    # `lockout_max_seconds`. An address with `address_failure_limit` failures within
+    # `address_failure_window_seconds` is refused before any account is looked at.
+    lockout_base_seconds: int = 60
+    lockout_max_seconds: int = 3600
+    address_failure_limit: int = 30
+    address_failure_window_seconds: int = 900
     # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
     hash_workers: int = field(default_factory=_cores)
     hash_queue: int = 16
@@ -217,6 +225,10 @@ def get_settings() -> Settings:
         login_limit_per_username=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_USERNAME")
         or "20/minute",
         redis_url=os.environ.get("SCHOOLGRAPH_REDIS_URL") or None,
+        lockout_base_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_BASE_SECONDS", 60),
+        lockout_max_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_MAX_SECONDS", 3600),
+        address_failure_limit=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_LIMIT", 30),
+        address_failure_window_seconds=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_WINDOW", 900),
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
@@ -232,6 +244,11 @@ def get_settings() -> Settings:
     )
     if settings.export_link_days < 1:
         raise RuntimeError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
+    if not 1 <= settings.lockout_base_seconds <= settings.lockout_max_seconds:
+        raise RuntimeError(
+            "SCHOOLGRAPH_LOCKOUT_BASE_SECONDS must be at least 1 and at most"
+            " SCHOOLGRAPH_LOCKOUT_MAX_SECONDS"
+        )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise RuntimeError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")
     return settings

@@ -22,7 +22,9 @@ from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
+from schema.auth.accounts import AccountLockMutation
 from schema.auth.mutations import AuthMutation
+from schema.auth.second_factor import SecondFactorMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
@@ -59,6 +61,8 @@ Mutation = merge_types(
     "Mutation",
     (
         AuthMutation,
+        SecondFactorMutation,
+        AccountLockMutation,
         AccessMutation,
         StudentMutation,
         RightsMutation,
