@@ -60,6 +60,8 @@ WRITE_OBJECTS = (
     "LegitimateInterestGrant",
     "RoleAssignment",
     "DistrictSettings",
+    "UserAccount.unlock",
+    "UserAccount.resetTotp",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download",)

@@ -322,7 +322,9 @@ async def impatient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
             yield c
 
 
-async def test_a_timed_out_request_is_refused_and_keeps_only_the_failures(impatient_client, db, accounts):
+async def test_a_timed_out_request_is_refused_and_keeps_only_the_failures(
+    impatient_client, db, accounts
+):
     counted, blocked = await accounts(), await accounts()
     counted_name, blocked_name = await _username(db, counted), await _username(db, blocked)
     query = (
@@ -352,9 +354,7 @@ async def test_a_timed_out_request_is_refused_and_keeps_only_the_failures(impati
     assert await login_state(db, blocked) == (1, False)
 
 
-async def test_a_request_answered_with_no_data_still_counts_its_failed_login(
-    client, db, accounts
-):
+async def test_a_request_answered_with_no_data_still_counts_its_failed_login(client, db, accounts):
     user_id = await accounts()
     attempt = _login(await _username(db, user_id), "wrong-Password-1", "first")
     # The second field needs a signed-in viewer: refused, it nulls the whole answer.

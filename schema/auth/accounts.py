@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import writes
+from app.relations import Viewer
 from app.signin import lockout, totp
 from schema.access.queries import user_pk
 from schema.context import Context, Info
@@ -55,10 +56,9 @@ class ResetTotpPayload:
 
 
 async def _target(
-    context: Context, connection: AsyncConnection, obj: str, user_id: int
+    context: Context, connection: AsyncConnection, viewer: Viewer, obj: str, user_id: int
 ) -> dict[str, Any]:
     """Refuse unless the viewer may act on this account; NOT_FOUND for an account elsewhere."""
-    viewer = await context.require_viewer()
     row = (
         await connection.execute(text(_SCHOOLS), {"id": user_id, "district_id": viewer.district_id})
     ).first()
@@ -86,9 +86,10 @@ class AccountLockMutation:
     async def unlock_user(self, info: Info, input: UserAccountInput) -> UnlockUserPayload:
         context = info.context
         user_id = user_pk(input.user_id)
+        viewer = await context.require_viewer()
         try:
             async with context.db() as connection:
-                await _target(context, connection, "UserAccount.unlock", user_id)
+                await _target(context, connection, viewer, "UserAccount.unlock", user_id)
                 before = await lockout.unlock(connection, user_id)
                 was_locked = before.locked_at is not None or before.temporarily_locked
                 await writes.audit(
@@ -115,9 +116,10 @@ class AccountLockMutation:
     async def reset_totp(self, info: Info, input: UserAccountInput) -> ResetTotpPayload:
         context = info.context
         user_id = user_pk(input.user_id)
+        viewer = await context.require_viewer()
         try:
             async with context.db() as connection:
-                await _target(context, connection, "UserAccount.resetTotp", user_id)
+                await _target(context, connection, viewer, "UserAccount.resetTotp", user_id)
                 removed = await totp.disable(connection, user_id)
                 await writes.audit(
                     connection, context.actor(), "reset_totp", "User", user_id, {"had": removed}
