@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -220,7 +221,7 @@ class SecondFactorNeeded(Exception):
 
 
 async def login(
-    connection: AsyncConnection,
+    request_db: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
     username: str,
     password: str,
     settings: Settings,
@@ -237,7 +238,8 @@ async def login(
     3. Failure accounting: an unknown user, a wrong password, an inactive, locked or (in
        production) demo account, or a wrong code is counted on `accounts`, in a transaction of
        its own committed at once, and answers `LoginFailed` with the same message.
-    4. Success: the counts reset; the sign-in is recorded on `connection` (the request's).
+    4. Success: the counts reset; the sign-in is recorded on `request_db()` (the request's
+       connection, opened only now: a login holds one connection at a time, none during the hash).
     """
     key = client_key(address)
     # 1. Checks.
@@ -259,14 +261,15 @@ async def login(
     # 4. Success.
     async with accounts.begin() as own:
         await lockout.record_success(own, row.id)
-    await connection.execute(
-        text(
-            "INSERT INTO activity_event (district_id, user_id, student_id, school_id, kind)"
-            " SELECT u.district_id, u.id, s.id, s.school_id, 'login'"
-            " FROM app_user u LEFT JOIN student s ON s.user_id = u.id WHERE u.id = :id"
-        ),
-        {"id": row.id},
-    )
+    async with request_db() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO activity_event (district_id, user_id, student_id, school_id, kind)"
+                " SELECT u.district_id, u.id, s.id, s.school_id, 'login'"
+                " FROM app_user u LEFT JOIN student s ON s.user_id = u.id WHERE u.id = :id"
+            ),
+            {"id": row.id},
+        )
     return int(row.id)
 
 

@@ -211,6 +211,7 @@ REVEALS: dict[str, Reveal] = {
     **{
         f"{payload}.userErrors": PAYLOAD
         for payload in (
+            "BeginTotpEnrollmentPayload",
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
@@ -222,9 +223,12 @@ REVEALS: dict[str, Reveal] = {
             "MarkPayload",
             "OptOutPayload",
             "PortfolioItemPayload",
+            "ResetTotpPayload",
             "RolePayload",
             "SaveReportPayload",
             "StatementPayload",
+            "TotpPayload",
+            "UnlockUserPayload",
         )
     },
     "UserError.field": PAYLOAD,

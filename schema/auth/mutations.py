@@ -64,17 +64,16 @@ class AuthMutation:
             await context.login_limiter.admit(
                 address=client.host if client else None, username=input.username
             )
-            async with context.db() as connection:
-                user_id = await auth.login(
-                    connection,
-                    input.username,
-                    input.password,
-                    settings,
-                    hashing=context.hashing,
-                    accounts=context.engine,
-                    address=client.host if client else None,
-                    otp=input.otp,
-                )
+            user_id = await auth.login(
+                context.db,
+                input.username,
+                input.password,
+                settings,
+                hashing=context.hashing,
+                accounts=context.engine,
+                address=client.host if client else None,
+                otp=input.otp,
+            )
         except auth.LoginFailed as exc:
             # Counted already, on a connection of its own: a rollback of this request keeps it.
             return LoginPayload(user_errors=[UserError(message=str(exc), code="LOGIN_FAILED")])
