@@ -148,7 +148,7 @@ class Settings:
     # `address_failure_window_seconds` is refused before any account is looked at.
     lockout_base_seconds: int = 60
     lockout_max_seconds: int = 3600
-    address_failure_limit: int = 30
+    address_failure_limit: int = 100
     address_failure_window_seconds: int = 900
     # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
     hash_workers: int = field(default_factory=_cores)
@@ -227,7 +227,7 @@ def get_settings() -> Settings:
         redis_url=os.environ.get("SCHOOLGRAPH_REDIS_URL") or None,
         lockout_base_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_BASE_SECONDS", 60),
         lockout_max_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_MAX_SECONDS", 3600),
-        address_failure_limit=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_LIMIT", 30),
+        address_failure_limit=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_LIMIT", 100),
         address_failure_window_seconds=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_WINDOW", 900),
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
