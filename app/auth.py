@@ -13,23 +13,29 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import jwt
 import jwt.types
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import metrics
 from app.config import Settings
+from app.login_limits import client_key
 from app.offload import WorkerPool
 from app.passwords import rehash
 from app.passwords.rules import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
 from app.passwords.rules import password_problems as password_problems
+from app.signin import demo, lockout, totp
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the username is unknown, so that a miss takes as long as a wrong password.
@@ -221,56 +227,122 @@ def verify_token(token: str, settings: Settings) -> TokenSubject:
 
 # --- Login ------------------------------------------------------------------------------------
 
+# The one answer to every refused sign-in: it says nothing of which usernames exist, which are
+# locked, or which passwords were right.
+LOGIN_FAILED = "invalid username or password, or the account is locked"
+
+
+class AddressLocked(Exception):
+    """Too many failed sign-ins from this client address; retry in `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins from this address; try again in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
+class SecondFactorNeeded(Exception):
+    """The password was right, and a one-time code is needed: `MFA_REQUIRED` (give `otp`) or
+    `MFA_ENROLLMENT_REQUIRED` (`enrollment` holds a new secret; sign in again with a code it
+    makes, which enables it)."""
+
+    def __init__(self, message: str, code: str, enrollment: totp.Enrollment | None = None):
+        super().__init__(message)
+        self.code = code
+        self.enrollment = enrollment
+
 
 async def login(
-    connection: AsyncConnection,
+    request_db: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
     username: str,
     password: str,
     settings: Settings,
     *,
     hashing: WorkerPool,
+    accounts: AsyncEngine,
+    address: str | None = None,
+    otp: str | None = None,
 ) -> int:
-    """Check credentials and return the user id; count failures and lock at the threshold.
+    """Check credentials and return the user id (app/signin/lockout.py has the rules).
 
-    The same message answers an unknown user, a wrong password and a locked account, so the
-    response does not reveal which usernames exist. The hash is verified in `hashing`'s threads,
-    never on the event loop; a full queue raises `PoolBusy` before anything is counted.
+    1. Checks before the hash: an address over its failure limit is refused (`AddressLocked`).
+    2. Verify the password (in `hashing`'s threads; a full queue raises `PoolBusy` first).
+    3. Failure accounting: an unknown user, a wrong password, an inactive, locked or (in
+       production) demo account, or a wrong code is counted on `accounts`, in a transaction of
+       its own committed at once, and answers `LoginFailed` with the same message.
+    4. Success: the counts reset; the sign-in is recorded on `request_db()` (the request's
+       connection, opened only now: a login holds one connection at a time, none during the hash).
     """
-    row = (
+    key = client_key(address)
+    # 1. Checks.
+    async with accounts.begin() as own:
+        wait = await lockout.address_wait(own, key, settings)
+        if wait:
+            raise AddressLocked(wait)
+        row = await lockout.account(own, username)
+    # 2. Verify.
+    ok = await verify_password_in(hashing, row.password_hash if row else None, password)
+    refused = demo.refused(username, settings)
+    if row is None or not ok or not lockout.may_sign_in(row) or refused:
+        # 3. Failure accounting: only an account that may sign in has its count raised.
+        admitted = row is not None and lockout.may_sign_in(row) and not refused
+        async with accounts.begin() as own:
+            await lockout.record_failure(own, key, row.id if row and admitted else None, settings)
+        raise LoginFailed(LOGIN_FAILED)
+    await _second_factor(accounts, row, otp, key, settings)
+    # 4. Success.
+    async with accounts.begin() as own:
+        await lockout.record_success(own, row.id)
+        await rehash.upgrade(own, hashing, row.id, row.password_hash, password)
+    async with request_db() as connection:
         await connection.execute(
             text(
-                "SELECT id, district_id, password_hash, locked_at, is_active"
-                " FROM app_user WHERE username = :username FOR UPDATE"
+                "INSERT INTO activity_event (district_id, user_id, student_id, school_id, kind)"
+                " SELECT u.district_id, u.id, s.id, s.school_id, 'login'"
+                " FROM app_user u LEFT JOIN student s ON s.user_id = u.id WHERE u.id = :id"
             ),
-            {"username": username},
+            {"id": row.id},
         )
-    ).first()
-    if row is None:
-        await verify_password_in(hashing, None, password)
-        raise LoginFailed("invalid username or password, or the account is locked")
-    ok = await verify_password_in(hashing, row.password_hash, password)
-    if row.locked_at is not None or not row.is_active:
-        raise LoginFailed("invalid username or password, or the account is locked")
-    if not ok:
-        await connection.execute(
-            text(
-                "UPDATE app_user SET failed_logins = failed_logins + 1,"
-                " locked_at = CASE WHEN failed_logins + 1 >= :threshold THEN now() END"
-                " WHERE id = :id"
-            ),
-            {"id": row.id, "threshold": settings.lockout_threshold},
-        )
-        raise LoginFailed("invalid username or password, or the account is locked")
-    await connection.execute(
-        text("UPDATE app_user SET failed_logins = 0 WHERE id = :id"), {"id": row.id}
-    )
-    await rehash.upgrade(connection, hashing, row.id, row.password_hash, password)
-    await connection.execute(
-        text(
-            "INSERT INTO activity_event (district_id, user_id, student_id, school_id, kind)"
-            " SELECT u.district_id, u.id, s.id, s.school_id, 'login'"
-            " FROM app_user u LEFT JOIN student s ON s.user_id = u.id WHERE u.id = :id"
-        ),
-        {"id": row.id},
-    )
     return int(row.id)
+
+
+async def _second_factor(
+    accounts: AsyncEngine, row: Row[Any], otp: str | None, address: str, settings: Settings
+) -> None:
+    """After a right password: the code of an enabled second factor, or the enrolment a district
+    requires. A wrong code counts as a failed attempt."""
+    needed: SecondFactorNeeded | None = None
+    accepted = False
+    async with accounts.begin() as own:
+        if not row.totp_enabled and not await totp.required(own, row.id):
+            return
+        if otp and row.totp_enabled:
+            accepted = await _accepted(totp.check(own, row.id, otp))
+        elif otp:
+            accepted = await _accepted(totp.confirm(own, row.id, otp))
+        elif row.totp_enabled:
+            needed = SecondFactorNeeded("enter the code of your authenticator app", "MFA_REQUIRED")
+        else:
+            # Committed with this transaction: the secret waits for the code it makes.
+            needed = SecondFactorNeeded(
+                "your district requires a second factor: add this secret to an authenticator"
+                " app and sign in again with the code it shows",
+                "MFA_ENROLLMENT_REQUIRED",
+                await totp.begin(own, row.id),
+            )
+    if needed is not None:
+        raise needed
+    if accepted:
+        return
+    async with accounts.begin() as own:
+        await lockout.record_failure(own, address, row.id, settings)
+    raise LoginFailed(LOGIN_FAILED)
+
+
+async def _accepted(use: Awaitable[None]) -> bool:
+    try:
+        await use
+    except totp.WrongCode:
+        return False
+    return True

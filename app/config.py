@@ -173,6 +173,14 @@ class Settings:
     login_limit_per_address: str = "100/minute"
     login_limit_per_username: str = "20/minute"
     redis_url: str | None = None
+    # The lockout (docs/login-protection.md): an account locks for `lockout_base_seconds` after
+    # `lockout_threshold` failures, twice as long at each lock in a row, at most
+    # `lockout_max_seconds`. An address with `address_failure_limit` failures within
+    # `address_failure_window_seconds` is refused before any account is looked at.
+    lockout_base_seconds: int = 60
+    lockout_max_seconds: int = 3600
+    address_failure_limit: int = 1000
+    address_failure_window_seconds: int = 900
     # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
     hash_workers: int = field(default_factory=_cores)
     hash_queue: int = 16
@@ -254,6 +262,10 @@ def get_settings() -> Settings:
         login_limit_per_username=os.environ.get("SCHOOLGRAPH_LOGIN_LIMIT_PER_USERNAME")
         or "20/minute",
         redis_url=os.environ.get("SCHOOLGRAPH_REDIS_URL") or None,
+        lockout_base_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_BASE_SECONDS", 60),
+        lockout_max_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_MAX_SECONDS", 3600),
+        address_failure_limit=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_LIMIT", 1000),
+        address_failure_window_seconds=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_WINDOW", 900),
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
@@ -274,6 +286,11 @@ def get_settings() -> Settings:
     if settings.reset_token_hours < 1 or settings.invitation_days < 1:
         raise SettingError(
             "SCHOOLGRAPH_RESET_TOKEN_HOURS and SCHOOLGRAPH_INVITATION_DAYS must be at least 1"
+        )
+    if not 1 <= settings.lockout_base_seconds <= settings.lockout_max_seconds:
+        raise SettingError(
+            "SCHOOLGRAPH_LOCKOUT_BASE_SECONDS must be at least 1 and at most"
+            " SCHOOLGRAPH_LOCKOUT_MAX_SECONDS"
         )
     if settings.token_ttl_seconds > settings.max_token_ttl_seconds:
         raise SettingError("SCHOOLGRAPH_TOKEN_TTL may not exceed SCHOOLGRAPH_MAX_TOKEN_TTL")

@@ -69,6 +69,8 @@ WRITE_OBJECTS = (
     "GuardianLink",
     "PasswordReset",
     "Session.revoke",
+    "UserAccount.unlock",
+    "UserAccount.resetTotp",
 )
 # Objects read as a whole, not as fields of a student (act `read`).
 READ_OBJECTS = ("DataExport.download", "Session")

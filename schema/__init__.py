@@ -25,8 +25,10 @@ from schema.accounts.queries import AccountQuery
 from schema.admin.mutations import RecordsMutation
 from schema.analysis import Limits, QueryAnalysis
 from schema.audit.queries import AuditQuery
+from schema.auth.accounts import AccountLockMutation
 from schema.auth.mutations import AuthMutation
 from schema.auth.passwords import PasswordMutation
+from schema.auth.second_factor import SecondFactorMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
 from schema.direct import call_directly
@@ -68,6 +70,8 @@ Mutation = merge_types(
     (
         AuthMutation,
         PasswordMutation,
+        SecondFactorMutation,
+        AccountLockMutation,
         AccessMutation,
         StudentMutation,
         RightsMutation,

@@ -242,8 +242,9 @@ REVEALS: dict[str, Reveal] = {
     **{
         f"{payload}.userErrors": PAYLOAD
         for payload in (
-            "ClassPayload",
+            "BeginTotpEnrollmentPayload",
             "ChangePasswordPayload",
+            "ClassPayload",
             "ConsentPayload",
             "ContactPayload",
             "DataRequestPayload",
@@ -260,6 +261,7 @@ REVEALS: dict[str, Reveal] = {
             "OptOutPayload",
             "PortfolioItemPayload",
             "RedeemPasswordTokenPayload",
+            "ResetTotpPayload",
             "RevokeAllSessionsPayload",
             "RevokeSessionPayload",
             "RolePayload",
@@ -267,6 +269,8 @@ REVEALS: dict[str, Reveal] = {
             "StatementPayload",
             "StudentPayload",
             "TeachingAssignmentPayload",
+            "TotpPayload",
+            "UnlockUserPayload",
             "UserPayload",
         )
     },

@@ -74,10 +74,15 @@ async def delete_user(db: asyncpg.Connection, user_id: int) -> None:
 
 
 async def login_state(db: asyncpg.Connection, user_id: int) -> tuple[int, bool]:
-    """`(failed_logins, locked)` of an account, as stored."""
-    row = await db.fetchrow("SELECT failed_logins, locked_at FROM app_user WHERE id = $1", user_id)
+    """`(failed_logins, locked)` of an account, as stored: locked for good (`locked_at`) or for
+    now (`lock_until` to come)."""
+    row = await db.fetchrow(
+        "SELECT failed_logins, locked_at IS NOT NULL OR coalesce(lock_until > now(), false)"
+        " AS locked FROM app_user WHERE id = $1",
+        user_id,
+    )
     assert row is not None
-    return int(row["failed_logins"]), row["locked_at"] is not None
+    return int(row["failed_logins"]), bool(row["locked"])
 
 
 @dataclass

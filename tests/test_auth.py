@@ -403,8 +403,8 @@ async def test_account_locks_after_too_many_failures(client, db, accounts):
     assert refused["token"] is None
     assert [e["code"] for e in refused["userErrors"]] == ["LOGIN_FAILED"]
     assert await login_state(db, user_id) == (SETTINGS.lockout_threshold, True)
-    # And the tokens it was given before no longer open anything.
-    assert (await _ask(client, VIEWER, token)).json()["data"] == {"viewer": None}
+    # The lock stops sign-ins only: anyone can cause one, so it does not end the owner's work.
+    assert (await _ask(client, VIEWER, token)).json()["data"] == {"viewer": {"username": username}}
 
 
 async def test_login_input_must_be_complete(client):

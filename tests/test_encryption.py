@@ -32,6 +32,7 @@ from app.encryption import (
 )
 from app.reports.catalogue import DIMENSIONS
 from schema.relay import from_global_id, to_global_id
+from tests.factories import STRONG_PASSWORD, create_user, delete_user
 from tests.helpers import GraphQLResponse
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
@@ -154,9 +155,31 @@ async def _amendments(gql: Gql, db: asyncpg.Connection) -> list[str]:
     return [applied, denied, body]
 
 
+async def _second_factor(gql: Gql, db: asyncpg.Connection, username: str) -> str:
+    """An account begins enrolling a second factor: the secret the API returns, once."""
+    begun = await gql(
+        "mutation ($p: String!) { beginTotpEnrollment(input: {password: $p})"
+        " { secret otpauthUri userErrors { code } } }",
+        as_user=username,
+        variables={"p": STRONG_PASSWORD},
+    )
+    secret = str(begun.ok()["beginTotpEnrollment"]["secret"])
+    assert len(secret) >= 16
+    return secret
+
+
 async def test_psql_shows_no_plaintext_of_what_the_api_returns(
     gql: Gql, db: asyncpg.Connection
 ) -> None:
+    user_id, username = await create_user(db)
+    try:
+        await _everything_encrypted(gql, db, await _second_factor(gql, db, username))
+    finally:
+        await db.execute("DELETE FROM audit_event WHERE actor_user_id = $1", user_id)
+        await delete_user(db, user_id)
+
+
+async def _everything_encrypted(gql: Gql, db: asyncpg.Connection, totp_secret: str) -> None:
     students = await _everything(gql)
     # The API returns the plain text of every kind of encrypted value.
     assert any("@" in (s["email"] or "") for s in students)
@@ -171,7 +194,7 @@ async def test_psql_shows_no_plaintext_of_what_the_api_returns(
 
     needles = {
         s.encode()
-        for s in [*_strings(students), details, resolution, *amended]
+        for s in [*_strings(students), details, resolution, *amended, totp_secret]
         if len(s) >= 6 and not s.startswith(("U3R1", "UG9y"))  # global ids are not secret
     }
     needles.add(b"UEsDB")  # how a zip (PK\x03\x04) starts in base64: the bundle is encrypted

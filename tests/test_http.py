@@ -322,7 +322,9 @@ async def impatient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
             yield c
 
 
-async def test_a_timed_out_request_is_refused_and_writes_nothing(impatient_client, db, accounts):
+async def test_a_timed_out_request_is_refused_and_keeps_only_the_failures(
+    impatient_client, db, accounts
+):
     counted, blocked = await accounts(), await accounts()
     counted_name, blocked_name = await _username(db, counted), await _username(db, blocked)
     query = (
@@ -346,12 +348,13 @@ async def test_a_timed_out_request_is_refused_and_writes_nothing(impatient_clien
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TIMEOUT"]
     assert not LEAKS.search(response.text), response.text
-    # The first login's failure was rolled back with the rest of the request.
-    assert await login_state(db, counted) == (1, False)
+    # The request rolled back, but the first login's failure was counted on a connection of its
+    # own and stays; the second, which timed out while counting, changed nothing.
+    assert await login_state(db, counted) == (2, False)
     assert await login_state(db, blocked) == (1, False)
 
 
-async def test_a_request_answered_with_no_data_writes_nothing(client, db, accounts):
+async def test_a_request_answered_with_no_data_still_counts_its_failed_login(client, db, accounts):
     user_id = await accounts()
     attempt = _login(await _username(db, user_id), "wrong-Password-1", "first")
     # The second field needs a signed-in viewer: refused, it nulls the whole answer.
@@ -362,10 +365,11 @@ async def test_a_request_answered_with_no_data_writes_nothing(client, db, accoun
     response = await _post(client, f"mutation {{ {attempt} {refused} }}")
     assert response.status_code == 401
     assert response.json()["data"] is None
-    assert await login_state(db, user_id) == (0, False)
-    # Control: alone, the same attempt is answered and counted.
-    assert (await _post(client, f"mutation {{ {attempt} }}")).status_code == 200
+    # The rest of the request rolled back; the failed sign-in was counted on its own connection.
     assert await login_state(db, user_id) == (1, False)
+    # Alone, the same attempt is answered and counted too.
+    assert (await _post(client, f"mutation {{ {attempt} }}")).status_code == 200
+    assert await login_state(db, user_id) == (2, False)
 
 
 async def test_two_root_fields_both_see_the_viewer(gql):

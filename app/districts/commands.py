@@ -97,6 +97,11 @@ def district_settings(
     consent_notice_days: int | None = typer.Option(
         None, help="Notice before content collected without COPPA consent is erased, 0 to 365."
     ),
+    require_mfa: bool | None = typer.Option(
+        None,
+        "--require-mfa/--no-require-mfa",
+        help="Staff with an administrator or coordinator role must use a second factor.",
+    ),
 ) -> None:
     """Print a district's settings; change those given (audited, before and after)."""
     changes: dict[str, Any] = {}
@@ -108,6 +113,8 @@ def district_settings(
         changes["subscription_ends_on"] = _date(subscription_ends, "--subscription-ends")
     if consent_notice_days is not None:
         changes["consent_notice_days"] = consent_notice_days
+    if require_mfa is not None:
+        changes["require_mfa"] = require_mfa
 
     async def work(connection: AsyncConnection) -> Any:
         district_id = await _district_id(connection, district)

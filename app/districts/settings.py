@@ -28,6 +28,7 @@ FIELDS = (
     ("contract_ends_on", "contractEndsOn"),
     ("subscription_ends_on", "subscriptionEndsOn"),
     ("consent_notice_days", "consentNoticeDays"),
+    ("require_mfa", "requireMfa"),
 )
 COLUMNS = tuple(column for column, _ in FIELDS)
 # FERPA 34 CFR 99.10: 45 days at most; a district may promise fewer.
@@ -66,6 +67,8 @@ def validate(changes: dict[str, Any]) -> None:
                 "OUT_OF_RANGE",
                 names[column],
             )
+    if "require_mfa" in changes and not isinstance(changes["require_mfa"], bool):
+        raise WriteRefused("requireMfa is true or false", "INVALID", "requireMfa")
     unknown = set(changes) - set(COLUMNS)
     if unknown:
         raise WriteRefused(f"unknown settings: {', '.join(sorted(unknown))}", "INVALID")

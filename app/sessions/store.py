@@ -54,7 +54,8 @@ async def start(
     address: str | None,
     user_agent: str | None,
 ) -> str:
-    """A new session for a sign-in that succeeded; notes the sign-in on the account."""
+    """A new session for a sign-in that succeeded (the sign-in itself is noted on the account
+    by app/signin/lockout.py, on a connection of its own)."""
     session_id = new_id()
     await connection.execute(
         cached_text(
@@ -71,10 +72,6 @@ async def start(
             "address": address,
             "user_agent": clean_user_agent(user_agent),
         },
-    )
-    await connection.execute(
-        cached_text("UPDATE app_user SET last_sign_in_at = now() WHERE id = :id"),
-        {"id": user_id},
     )
     return session_id
 

@@ -19,25 +19,44 @@ from schema.errors import UserError
 class LoginInput:
     username: str
     password: str
+    otp: str | None = strawberry.field(
+        default=None,
+        description="The six-digit code of the account's authenticator app, when it has a "
+        "second factor (or is enrolling one at sign-in).",
+    )
+
+
+@strawberry.type
+class TotpEnrollment:
+    secret: str = strawberry.field(description="Base32, for an authenticator app.")
+    otpauth_uri: str = strawberry.field(description="The same as an `otpauth://` URI (QR code).")
 
 
 @strawberry.type
 class LoginPayload:
     token: str | None = None
     expires_at: datetime.datetime | None = None
+    totp_enrollment: TotpEnrollment | None = strawberry.field(
+        default=None,
+        description="With MFA_ENROLLMENT_REQUIRED: a new secret; sign in again with `otp` set to "
+        "a code it makes, which enables it.",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation(
-        description="Sign in with a username and password; returns a bearer "
-        "token. Ten failed attempts lock the account. Null, with a RATE_LIMITED error and "
-        "`retryAfter` seconds, after too many attempts from one address or for one username."
+        description="Sign in with a username and password (and `otp` when the account has a "
+        "second factor); returns a bearer token. Ten failed attempts in a row lock the account "
+        "for a while, longer at each lock. MFA_REQUIRED: give `otp`; MFA_ENROLLMENT_REQUIRED: "
+        "the district requires a second factor, `totpEnrollment` holds one to confirm. Null, "
+        "with a RATE_LIMITED error and `retryAfter` seconds, after too many attempts or failures "
+        "from one address or for one username."
     )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload | None:
-        # Nullable: a refused attempt nulls this field only, so that the failures counted by
-        # other logins of the same request are still committed (the lockout counts them).
+        # Nullable: a refused attempt nulls this field only, and the other fields of the
+        # document keep their answers.
         context = info.context
         settings = context.settings
         client = context.request.client
@@ -46,16 +65,36 @@ class AuthMutation:
             await context.login_limiter.admit(
                 address=client.host if client else None, username=input.username
             )
+            user_id = await auth.login(
+                context.db,
+                input.username,
+                input.password,
+                settings,
+                hashing=context.hashing,
+                accounts=context.engine,
+                address=client.host if client else None,
+                otp=input.otp,
+            )
             async with context.db() as connection:
-                user_id = await auth.login(
-                    connection, input.username, input.password, settings, hashing=context.hashing
-                )
                 issued = await sessions.begin(
                     connection, user_id, settings, request=context.request
                 )
         except auth.LoginFailed as exc:
-            # The failure count must be kept: the request commits, it does not roll back.
+            # Counted already, on a connection of its own: a rollback of this request keeps it.
             return LoginPayload(user_errors=[UserError(message=str(exc), code="LOGIN_FAILED")])
+        except auth.SecondFactorNeeded as exc:
+            enrollment = exc.enrollment
+            return LoginPayload(
+                user_errors=[UserError(message=str(exc), code=exc.code, field=["otp"])],
+                totp_enrollment=TotpEnrollment(
+                    secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri
+                )
+                if enrollment
+                else None,
+            )
+        except auth.AddressLocked as exc:
+            metrics.add("schoolgraph_login_rate_limited_total")
+            raise errors.RateLimited(str(exc), retryAfter=exc.retry_after) from exc
         except RateLimited as exc:
             raise errors.RateLimited(str(exc), retryAfter=exc.retry_after) from exc
         except PoolBusy as exc:

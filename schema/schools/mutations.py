@@ -34,6 +34,11 @@ class UpdateDistrictSettingsInput:
     consent_notice_days: int | None = strawberry.field(
         default=strawberry.UNSET, description="0 to 365."
     )
+    require_mfa: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Whether staff with an administrator or coordinator role must sign in with "
+        "a second factor.",
+    )
 
 
 @strawberry.type

@@ -59,6 +59,13 @@ class District(Node):
     def consent_notice_days(self, info: Info) -> int | None:
         return cast(int | None, self._setting(info, "consentNoticeDays"))
 
+    @strawberry.field(
+        description="Whether staff with an administrator or coordinator role must sign in with "
+        "a second factor (TOTP)."
+    )
+    def require_mfa(self, info: Info) -> bool | None:
+        return cast(bool | None, self._setting(info, "requireMfa"))
+
 
 _COLUMNS = {name: column for column, name in settings.FIELDS}
 
