@@ -166,3 +166,29 @@ def grade(value: int, field: str = "gradeLevel") -> int:
             f"{field}: a grade level is -1 (pre-kindergarten) to 12", "OUT_OF_RANGE", field
         )
     return value
+
+
+async def end_period(
+    connection: AsyncConnection,
+    table: str,
+    current: Row[Any],
+    begun: datetime.date,
+    ends_on: datetime.date,
+    details: dict[str, Any],
+) -> Row[Any] | None:
+    """End `current` (an enrollment or teaching assignment; `table` from the code) on `ends_on`,
+    its last day: the row as it now reads, or None when it was removed because it would not
+    have begun by then (`details` then says so)."""
+    if ends_on < begun:
+        await connection.execute(
+            text(f"DELETE FROM {table} WHERE id = :id"),  # noqa: S608
+            {"id": current.id},
+        )
+        details["removed"] = True
+        return None
+    return (
+        await connection.execute(
+            text(f"UPDATE {table} SET ends_on = :ends_on WHERE id = :id RETURNING *"),  # noqa: S608
+            {"ends_on": ends_on, "id": current.id},
+        )
+    ).one()

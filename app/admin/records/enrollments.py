@@ -112,16 +112,8 @@ async def unenroll(
         "enrollment": current.id,
         "ends_on": [current.ends_on, ends_on],
     }
-    row: Row[Any] | None
-    if ends_on < current.begins_on:
-        await connection.execute(text("DELETE FROM enrollment WHERE id = :id"), {"id": current.id})
-        row, details["removed"] = None, True
-    else:
-        row = (
-            await connection.execute(
-                text("UPDATE enrollment SET ends_on = :ends_on WHERE id = :id RETURNING *"),
-                {"ends_on": ends_on, "id": current.id},
-            )
-        ).one()
+    row = await checks.end_period(
+        connection, "enrollment", current, current.begins_on, ends_on, details
+    )
     await audit(connection, actor, "unenroll", "Student", student_id, details)
     return row

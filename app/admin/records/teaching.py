@@ -128,20 +128,8 @@ async def unassign(
         "assignment": current.id,
         "ends_on": [current.ends_on, ends_on],
     }
-    row: Row[Any] | None
-    if ends_on < current.starts_on:
-        await connection.execute(
-            text("DELETE FROM teaching_assignment WHERE id = :id"), {"id": current.id}
-        )
-        row, details["removed"] = None, True
-    else:
-        row = (
-            await connection.execute(
-                text(
-                    "UPDATE teaching_assignment SET ends_on = :ends_on WHERE id = :id RETURNING *"
-                ),
-                {"ends_on": ends_on, "id": current.id},
-            )
-        ).one()
+    row = await checks.end_period(
+        connection, "teaching_assignment", current, current.starts_on, ends_on, details
+    )
     await audit(connection, actor, "unassign_teacher", "Class", class_id, details)
     return row
