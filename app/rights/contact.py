@@ -23,10 +23,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.consent.rules import age_on
 from app.encryption import decrypt_row, writing_keyring
 from app.rights import validate
 from app.rights.changes import audit_changes
-from app.rights.validate import AmendableField, InvalidChanges, age_on, shown
+from app.rights.validate import AmendableField, InvalidChanges, shown
 from app.writes import Actor, WriteRefused
 
 ACTION = "update_my_contact"

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import disclosures, writes
 from app.config import Settings, get_settings
+from app.consent.rules import age_on
 from app.encryption import DecryptionFailed, decrypt_row, writing_keyring
 from app.policy import FIELD_CLASSES, CompiledPolicy, pairs_of
 from app.relations import Viewer
@@ -175,13 +176,6 @@ async def exports_of(connection: AsyncConnection, request_ids: list[int]) -> dic
     return {row.data_request_id: row for row in rows}
 
 
-def _age(born: date | None, day: date) -> int:
-    # An unknown birth date counts as a minor's: rights stay with the guardians.
-    if born is None:
-        return 0
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
 def download_basis(
     viewer: Viewer, policy: CompiledPolicy, export: Row[Any], *, today: date | None = None
 ) -> str | None:
@@ -202,7 +196,7 @@ def download_basis(
             continue
         if relation in _REQUESTER_RELATIONS and viewer.user_id != export.requester_user_id:
             continue
-        if relation == "self" and _age(export.date_of_birth, today) < ELIGIBLE_AGE:
+        if relation == "self" and age_on(export.date_of_birth, today) < ELIGIBLE_AGE:
             continue
         return relation
     return None

@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from app.consent.rules import age_on
 from app.writes import WriteRefused
 
 MAX_NAME = 100
@@ -148,10 +149,6 @@ def date_of_birth(value: str, today: datetime.date) -> datetime.date:
             field, f"a student is between {MIN_AGE} and {MAX_AGE} years old", "IMPLAUSIBLE_AGE"
         )
     return born
-
-
-def age_on(born: datetime.date, day: datetime.date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def _one_of(field: AmendableField, value: str, allowed: tuple[str, ...]) -> str:

@@ -192,3 +192,25 @@ async def end_period(
             {"ends_on": ends_on, "id": current.id},
         )
     ).one()
+
+
+async def update_changed(
+    connection: AsyncConnection, table: str, current: Row[Any], values: dict[str, Any]
+) -> tuple[Row[Any], dict[str, tuple[Any, Any]]]:
+    """Write those of `values` (column -> new value) that differ from `current` (a row of
+    `table`, from the code): the row as it now reads, and column -> (before, after)."""
+    changed = {
+        column: (getattr(current, column), value)
+        for column, value in values.items()
+        if getattr(current, column) != value
+    }
+    if not changed:
+        return current, changed
+    assignments = ", ".join(f"{column} = :{column}" for column in changed)
+    row = (
+        await connection.execute(
+            text(f"UPDATE {table} SET {assignments} WHERE id = :id RETURNING *"),  # noqa: S608
+            {**{c: after for c, (_, after) in changed.items()}, "id": current.id},
+        )
+    ).one()
+    return row, changed

@@ -105,20 +105,7 @@ async def update(
         COLUMNS[name]: await clean(connection, actor.district_id, name, value)
         for name, value in values.items()
     }
-    changed = {
-        column: (getattr(current, column), value)
-        for column, value in cleaned.items()
-        if getattr(current, column) != value
-    }
-    row = current
-    if changed:
-        assignments = ", ".join(f"{column} = :{column}" for column in changed)
-        row = (
-            await connection.execute(
-                text(f"UPDATE class_section SET {assignments} WHERE id = :id RETURNING *"),  # noqa: S608
-                {**{c: after for c, (_, after) in changed.items()}, "id": class_id},
-            )
-        ).one()
+    row, changed = await checks.update_changed(connection, "class_section", current, cleaned)
     names = {column: name for name, column in COLUMNS.items()}
     await audit(
         connection,

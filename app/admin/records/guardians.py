@@ -207,20 +207,7 @@ async def update(
         ends_on=ends_on,
         link_id=link_id,
     )
-    changed = {
-        column: (getattr(current, column), value)
-        for column, value in cleaned.items()
-        if getattr(current, column) != value
-    }
-    row = current
-    if changed:
-        assignments = ", ".join(f"{column} = :{column}" for column in changed)
-        row = (
-            await connection.execute(
-                text(f"UPDATE guardian_link SET {assignments} WHERE id = :id RETURNING *"),  # noqa: S608
-                {**{c: after for c, (_, after) in changed.items()}, "id": link_id},
-            )
-        ).one()
+    row, changed = await checks.update_changed(connection, "guardian_link", current, cleaned)
     names = {column: name for name, column in COLUMNS.items()}
     await audit(
         connection,
