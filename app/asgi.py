@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app import graphiql, metrics, policy_sync, rights_export, roster_upload, sealer
+from app import cors, graphiql, metrics, policy_sync, rights_export, roster_upload, sealer
 from app.body_limit import BodySizeLimit
 from app.config import Settings, get_settings
 from app.connection_limits import BodyTimeout
@@ -183,6 +183,9 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
         middleware=[
+            # Outermost, so that every answer (a refusal or a masked failure too) carries the
+            # headers a page on an allowed origin needs to read it.
+            cors.middleware(settings.cors_origins),
             Middleware(MaskFailures),
             Middleware(BodyTimeout, seconds=settings.body_timeout),
             Middleware(

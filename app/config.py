@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from app.cors import CorsOrigins, parse_origins
+
 # The checkout the package was installed from (editable install): the CLI in `.venv/bin/` and a
 # running `scripts/serve` find the same embedded database under it, whatever the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -201,6 +203,8 @@ class Settings:
     # (app/passwords/tokens.py).
     reset_token_hours: int = 24
     invitation_days: int = 14
+    # Origins whose pages may call the API from a browser (app/cors.py).
+    cors_origins: CorsOrigins = field(default_factory=CorsOrigins)
 
     @property
     def production(self) -> bool:
@@ -220,6 +224,15 @@ def _checkpoint_dir(home: Path, environment: str) -> Path | None:
     if raw:
         return Path(raw)
     return None if environment == "production" else home / "checkpoints"
+
+
+def _cors_origins(environment: str) -> CorsOrigins:
+    try:
+        return parse_origins(
+            os.environ.get("SCHOOLGRAPH_CORS_ORIGINS"), production=environment == "production"
+        )
+    except ValueError as exc:
+        raise SettingError(str(exc)) from exc
 
 
 @lru_cache(maxsize=1)
@@ -280,6 +293,7 @@ def get_settings() -> Settings:
         export_link_days=_env_int("SCHOOLGRAPH_EXPORT_LINK_DAYS", 14),
         reset_token_hours=_env_int("SCHOOLGRAPH_RESET_TOKEN_HOURS", 24),
         invitation_days=_env_int("SCHOOLGRAPH_INVITATION_DAYS", 14),
+        cors_origins=_cors_origins(environment),
     )
     if settings.export_link_days < 1:
         raise SettingError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
