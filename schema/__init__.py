@@ -35,6 +35,7 @@ from schema.direct import call_directly
 from schema.errors import MASKED_CODES, CodedErrors, code_of, give_codes, log_errors, unexpected
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.redactions import redaction_errors
 from schema.relay import Node
 from schema.reports.mutations import ReportMutation
 from schema.reports.queries import ReportQuery
@@ -103,27 +104,8 @@ class RecordAndRedact(SchemaExtension):
             # lost, and the answer with it, so nothing was disclosed.
             return
         await context.flush_disclosures()
-        redactions = context.redactions
-        if not redactions:
-            return
-        errors = list(result.errors or [])
-        for pattern, redaction in redactions.items():
-            field = ".".join(str(p) for p in pattern)
-            errors.append(
-                GraphQLError(
-                    f"Not authorized to read {field}"
-                    + (f" ({redaction.field_class})" if redaction.field_class else ""),
-                    path=redaction.path,
-                    extensions={
-                        "code": "FORBIDDEN",
-                        "fieldClass": redaction.field_class,
-                        "reason": redaction.reason,
-                        "pathPattern": field,
-                        "count": redaction.count,
-                    },
-                )
-            )
-        result.errors = errors
+        if context.redactions:
+            result.errors = [*(result.errors or []), *redaction_errors(context)]
 
 
 class ProductionHardening(SchemaExtension):

@@ -44,12 +44,15 @@ _BASIS_ORDER = (
 
 @dataclass
 class Redaction:
-    """One error per field path pattern: `students.edges.node.email` denied N times."""
+    """One error per field path pattern: `students.edges.*.node.email` denied N times, at the
+    list positions in `indexes` (one tuple per value, a position per `*`)."""
 
     path: list[str | int]
+    obj: str
     field_class: str | None
     reason: str
     count: int = 0
+    indexes: list[tuple[int, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -241,9 +244,10 @@ class Context:
         pattern = tuple("*" if isinstance(p, int) else p for p in path)
         redaction = self.redactions.get(pattern)
         if redaction is None:
-            redaction = Redaction(path, self.policy.field_class(obj), reason)
+            redaction = Redaction(path, obj, self.policy.field_class(obj), reason)
             self.redactions[pattern] = redaction
         redaction.count += 1
+        redaction.indexes.append(tuple(p for p in path if isinstance(p, int)))
 
 
 class StudentRef(Protocol):
