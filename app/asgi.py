@@ -106,7 +106,7 @@ def create_app(
     login_limiter = LoginLimiter.from_settings(settings)
     hashing = WorkerPool("password-hash", workers=settings.hash_workers, queue=settings.hash_queue)
     endpoint = GraphQLEndpoint(
-        create_schema(settings),
+        create_schema(settings, policy=holder.current),
         settings=settings,
         engine=engine,
         policy=holder,

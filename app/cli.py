@@ -349,9 +349,12 @@ def export_schema(
     check: bool = typer.Option(False, help="Fail if schema/schema.graphql is out of date."),
 ) -> None:
     """Write the GraphQL schema to schema/schema.graphql."""
+    from app.policy import POLICY_DIR, load_policy
     from schema import create_schema
 
-    printed = create_schema().as_str() + "\n"
+    # The committed file describes access under the default policies, whatever this checkout's
+    # SCHOOLGRAPH_POLICY_DIR says.
+    printed = create_schema(policy=load_policy(POLICY_DIR)).as_str() + "\n"
     if check:
         if not SCHEMA_FILE.exists() or SCHEMA_FILE.read_text() != printed:
             console.print(

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.config import Settings, get_settings
+from app.policy import CompiledPolicy, load_policy
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
 from schema.accounts.mutations import AccountMutation
@@ -31,6 +32,7 @@ from schema.auth.passwords import PasswordMutation
 from schema.auth.second_factor import SecondFactorMutation
 from schema.classes.queries import ClassQuery
 from schema.context import Context
+from schema.descriptions import describe_access
 from schema.direct import call_directly
 from schema.errors import MASKED_CODES, CodedErrors, code_of, give_codes, log_errors, unexpected
 from schema.people.mutations import PeopleMutation
@@ -134,7 +136,11 @@ class Schema(strawberry.Schema):
         log_errors(errors, context.request_id if isinstance(context, Context) else None)
 
 
-def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+def create_schema(
+    settings: Settings | None = None, *, policy: CompiledPolicy | None = None
+) -> strawberry.Schema:
+    """The schema, its field descriptions written from `policy` (by default, the policy files
+    of `settings.policy_dir`)."""
     settings = settings or get_settings()
     limits = Limits.of(settings)
     # Factories, so that every request gets fresh extension instances (the parse and validation
@@ -154,4 +160,5 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions.append(lambda: QueryAnalysis(limits, cache=not settings.production))
     schema = Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
     call_directly(schema)
+    describe_access(schema, policy or load_policy(settings.policy_dir))
     return schema
