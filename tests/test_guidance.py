@@ -5,6 +5,7 @@ a field class governs describes its class and readers, all computed from `polici
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from app.config import get_settings
 from schema import create_schema
 from schema.redactions import runs
 from tests.helpers import GraphQLResponse, forbidden_errors, nodes
+from tests.live import node_packages, run_node
 from tests.test_policy import GRANT, REVOKE, _school_a, _student_of, _user_id, grant_input, sid
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
@@ -136,6 +138,30 @@ async def test_nested_lists_are_mapped_by_every_index(gql: Gql) -> None:
     }
     assert _rows(error["indexes"]) == expected
     assert len(error["indexes"]) == 3  # one run per class
+
+
+async def test_the_documented_client_code_finds_the_withheld_values(gql: Gql) -> None:
+    """The function docs/errors.md gives frontends, run in Node over a real response: it finds
+    every withheld value and no value that is merely shown."""
+    response = await gql(
+        "{ classes(first: 2, mine: true) { edges { node { students(first: 3) {"
+        " edges { node { email gender } } } } } } }",
+        as_user="teacher",
+    )
+    expected = {
+        f"classes.edges.{c}.node.students.edges.{s}.node.gender"
+        for c, klass in enumerate(nodes(response.data["classes"]))
+        for s, row in enumerate(nodes(klass["students"]))
+        if row["gender"] is None
+    }
+    assert expected
+    docs = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    function = docs.split("```js\n", 1)[1].split("```", 1)[0]
+    script = (
+        function + "console.log(JSON.stringify([...withheldPaths(JSON.parse(process.argv[2]))]));\n"
+    )
+    printed = run_node(node_packages({}), script, json.dumps(response.body))
+    assert set(json.loads(printed)) == expected
 
 
 def test_runs_are_bounded_by_their_gaps() -> None:
