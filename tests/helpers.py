@@ -1,9 +1,26 @@
-"""Small assert helpers for GraphQL responses."""
+"""Small assert helpers for GraphQL responses, and an app with settings of its own."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
+
+from app.asgi import create_app
+from app.config import Settings
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real ASGI application (lifespan included) built with `settings`."""
+    app = create_app(settings, database_url=database_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
 
 
 @dataclass

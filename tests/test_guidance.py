@@ -17,12 +17,11 @@ import pytest
 from graphql import GraphQLObjectType, build_schema
 
 from app import policy
-from app.asgi import create_app
 from app.cli import SCHEMA_FILE
 from app.config import get_settings
 from schema import create_schema
 from schema.redactions import runs
-from tests.helpers import GraphQLResponse, forbidden_errors, nodes
+from tests.helpers import GraphQLResponse, app_client, forbidden_errors, nodes
 from tests.live import node_packages, run_node
 from tests.test_policy import GRANT, REVOKE, _school_a, _student_of, _user_id, grant_input, sid
 
@@ -182,11 +181,8 @@ async def _app_with_policy(
     policy_file = directory / "policy.csv"
     policy_file.write_text(edit(policy_file.read_text()))
     settings = dataclasses.replace(get_settings(), policy_dir=directory)
-    app = create_app(settings, database_url=database_url)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
+    async with app_client(settings, database_url) as client:
+        yield client
 
 
 async def test_a_refusal_no_line_explains_keeps_a_plain_message(
