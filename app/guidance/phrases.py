@@ -60,7 +60,7 @@ def refusal(
     sentences = []
     mine = [r for r in found if r.needs_grant and r.role in roles]
     if mine:
-        subject = _one_of(ROLE_NAMES.get(r.role, (r.role, r.role))[0] for r in mine)
+        subject = _one_of(_role(r.role) for r in mine)
         limit = _limit(_shared_limit(mine))
         sentences.append(
             f"{_article(subject).capitalize()} may read {field_class} fields{limit} of a"
