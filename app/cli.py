@@ -3,7 +3,7 @@
 Every command finds the database the same way as the server: `DATABASE_URL`, or this checkout's
 embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise). Commands that
 read or append (`token`, `audit`, `policy reload`) log in as the application role, like the server;
-`migrate`, `seed`, `import-oneroster` and `export-oneroster` as the owner
+`migrate`, `seed`, `import-oneroster`, `export-oneroster` and `persisted-queries` as the owner
 (`SCHOOLGRAPH_MIGRATE_URL` with `DATABASE_URL`).
 """
 
