@@ -46,21 +46,20 @@ def _lines(output: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _run(server: str, *command: str, cwd: Path | None = None) -> str:
+    """An example's output, failing the test with its errors when it exits non-zero."""
+    done = subprocess.run(  # noqa: S603 (an interpreter, our own example)
+        command, cwd=cwd, env=_env(server), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
 def _node(server: str, example: str) -> dict[str, list[dict[str, Any]]]:
     folder = node_packages(NODE_PINS)
     script = folder / example
     shutil.copyfile(CLIENTS / example, script)  # beside its node_modules
-    done = subprocess.run(  # noqa: S603 (node, our own example)
-        [str(shutil.which("node")), str(script)],
-        cwd=folder,
-        env=_env(server),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return _lines(done.stdout)
+    return _lines(_run(server, str(shutil.which("node")), str(script), cwd=folder))
 
 
 def _check(found: dict[str, list[dict[str, Any]]]) -> None:
@@ -93,31 +92,14 @@ def test_graphql_request(server):
 
 
 def test_python_gql(server):
-    done = subprocess.run(  # noqa: S603 (this interpreter, our own example)
-        [sys.executable, str(CLIENTS / "gql_client.py")],
-        env=_env(server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    _check(_lines(done.stdout))
+    _check(_lines(_run(server, sys.executable, str(CLIENTS / "gql_client.py"))))
 
 
 def test_curl(server):
     if shutil.which("curl") is None or shutil.which("sha256sum") is None:
         pytest.skip("curl and sha256sum are needed for this test and are not on this machine")
-    done = subprocess.run(  # noqa: S603 (sh, our own example)
-        ["sh", str(CLIENTS / "curl.sh")],  # noqa: S607
-        env=_env(server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    sections = dict(part.split("\n", 1) for part in done.stdout.split("# ")[1:])
+    output = _run(server, str(shutil.which("sh")), str(CLIENTS / "curl.sh"))
+    sections = dict(part.split("\n", 1) for part in output.split("# ")[1:])
     head, _, body = sections["students by hash"].replace("\r", "").partition("\n\n")
     assert f"access-control-allow-origin: {ORIGIN}" in head.lower()
     students = json.loads(body)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,8 @@ from app.asgi import create_app
 from app.config import get_settings
 from app.persisted.protocol import BUILTIN_DOCUMENTS
 from app.persisted.store import AutomaticCache, sha256_hex
-from app.roles import OWNER_ROLE, with_user
+from tests.test_cli import _run
 
-SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
 QUERY = "{ schools { name } }"
 
 
@@ -35,21 +32,7 @@ def _code(response: httpx.Response) -> str:
 
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SCHOOLGRAPH_MIGRATE_URL": with_user(database_url, OWNER_ROLE),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(  # noqa: S603 (our own executable, fixed arguments)
-        [str(SCHOOLGRAPH), "persisted-queries", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _run(database_url, "persisted-queries", *args)
 
 
 async def test_unknown_hash_then_document_then_hash_alone(client, token_for):

@@ -8,12 +8,10 @@ operating-system user, and tells running servers to reload the documents.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.districts.commands import in_owner_transaction
 from app.persisted.documents import Document, read_all
 from app.persisted.store import CHANNEL
 
@@ -29,30 +28,7 @@ persisted_cli = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-T = TypeVar("T")
 _CLIENT = typer.Option(..., "--client", help="The client's name (an app, a build).")
-
-
-def _as_owner(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `work` in one transaction of the owner's connection."""
-    from app.database import create_engine, resolve_migrate_url
-    from app.roles import RoleError
-
-    try:
-        url = resolve_migrate_url()
-    except RoleError as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
-
-    async def run() -> T:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as connection:
-                return await work(connection)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 async def _audit(connection: AsyncConnection, action: str, details: dict[str, Any]) -> None:
@@ -108,7 +84,7 @@ def register(
             )
         return added
 
-    added = _as_owner(work)
+    added = in_owner_transaction(work)
     console.print(
         f"client {client}: {added} documents registered, {len(unique) - added} already were"
     )
@@ -142,7 +118,7 @@ def list_documents(
         return list(rows)
 
     table = Table("client", "sha256", "operations", "registered", "by")
-    rows = _as_owner(work)
+    rows = in_owner_transaction(work)
     for row in rows:
         table.add_row(
             row.client_name,
@@ -182,7 +158,7 @@ def remove(
             )
         return int(result.rowcount)
 
-    removed = _as_owner(work)
+    removed = in_owner_transaction(work)
     console.print(f"client {client}: {removed} documents removed")
     if not removed:
         raise typer.Exit(1)
