@@ -34,6 +34,7 @@ from app.http import GraphQLEndpoint, PolicyHolder
 from app.http_errors import MaskFailures, http_exception
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
+from app.persisted.protocol import PersistedQueries
 from app.policy import load_policy
 from app.report_export import export_csv
 from app.rights_export import download_export
@@ -105,6 +106,7 @@ def create_app(
     holder = PolicyHolder(load_policy(settings.policy_dir))
     login_limiter = LoginLimiter.from_settings(settings)
     hashing = WorkerPool("password-hash", workers=settings.hash_workers, queue=settings.hash_queue)
+    persisted = PersistedQueries(settings.persisted_queries)  # type: ignore[arg-type]
     endpoint = GraphQLEndpoint(
         create_schema(settings, policy=holder.current),
         settings=settings,
@@ -113,6 +115,7 @@ def create_app(
         login_limiter=login_limiter,
         hashing=hashing,
         authorization=authorization,
+        persisted=persisted,
     )
 
     async def healthz(_: Request) -> Response:
@@ -155,6 +158,8 @@ def create_app(
             await engine.dispose()
             raise
         listener = await policy_sync.listen(url, holder, settings.policy_dir)
+        await persisted.registered.load(engine)
+        documents_listener = await persisted.registered.listen(url, engine)
         await _check_login_limits(login_limiter)
         sealing = sealer.start(engine, settings)
         _settle_garbage_collector()
@@ -163,6 +168,7 @@ def create_app(
         finally:
             await sealer.stop(sealing)
             await listener.close()
+            await documents_listener.close()
             await login_limiter.close()
             hashing.close()
             endpoint.encodes.close()

@@ -3,7 +3,7 @@
 Every command finds the database the same way as the server: `DATABASE_URL`, or this checkout's
 embedded PostgreSQL (joined if `scripts/serve` already runs it, started otherwise). Commands that
 read or append (`token`, `audit`, `policy reload`) log in as the application role, like the server;
-`migrate`, `seed`, `import-oneroster` and `export-oneroster` as the owner
+`migrate`, `seed`, `import-oneroster`, `export-oneroster` and `persisted-queries` as the owner
 (`SCHOOLGRAPH_MIGRATE_URL` with `DATABASE_URL`).
 """
 
@@ -28,6 +28,7 @@ from app.accounts.commands import access_review
 from app.config import PROJECT_ROOT, get_settings
 from app.districts.commands import district_cli, school_cli
 from app.passwords.commands import create_admin
+from app.persisted.commands import persisted_cli
 
 cli = typer.Typer(
     help="SchoolGraph: student records over GraphQL, guarded by policy.", no_args_is_help=True
@@ -46,6 +47,7 @@ retention_cli = typer.Typer(help="Retention (docs/retention.md).", no_args_is_he
 cli.add_typer(retention_cli, name="retention")
 cli.add_typer(district_cli, name="district")
 cli.add_typer(school_cli, name="school")
+cli.add_typer(persisted_cli, name="persisted-queries")
 cli.command("access-review")(access_review)
 cli.command("create-admin")(create_admin)
 console = Console()

@@ -205,6 +205,9 @@ class Settings:
     invitation_days: int = 14
     # Origins whose pages may call the API from a browser (app/cors.py).
     cors_origins: CorsOrigins = field(default_factory=CorsOrigins)
+    # Persisted queries (app/persisted/protocol.py): `automatic` (Apollo's protocol), `allowlist`
+    # (only registered documents run; meant for production) or `off`.
+    persisted_queries: str = "automatic"
 
     @property
     def production(self) -> bool:
@@ -294,7 +297,10 @@ def get_settings() -> Settings:
         reset_token_hours=_env_int("SCHOOLGRAPH_RESET_TOKEN_HOURS", 24),
         invitation_days=_env_int("SCHOOLGRAPH_INVITATION_DAYS", 14),
         cors_origins=_cors_origins(environment),
+        persisted_queries=os.environ.get("SCHOOLGRAPH_PERSISTED_QUERIES") or "automatic",
     )
+    if settings.persisted_queries not in ("automatic", "allowlist", "off"):
+        raise SettingError("SCHOOLGRAPH_PERSISTED_QUERIES must be automatic, allowlist or off")
     if settings.export_link_days < 1:
         raise SettingError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
     if settings.reset_token_hours < 1 or settings.invitation_days < 1:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -38,6 +38,7 @@ from app.http_errors import (
 )
 from app.login_limits import LoginLimiter
 from app.offload import WorkerPool
+from app.persisted.protocol import PersistedQueries
 from app.policy import CASBIN_CALLS, CompiledPolicy
 from app.sessions.checks import SessionEnded
 from schema.context import Context
@@ -86,6 +87,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         login_limiter: LoginLimiter,
         hashing: WorkerPool,
         authorization: bool = True,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         # GraphiQL is served by our own page (app.graphiql); Strawberry's loads from a CDN.
         super().__init__(schema, graphql_ide=None)
@@ -97,6 +99,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         # One thread: orjson holds the GIL, so a second one would only interleave two encodes.
         self.encodes = WorkerPool("encode", workers=1)
         self.authorization = authorization
+        self.persisted = persisted or PersistedQueries()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -190,6 +193,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             await _check_session(context)
         return context
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # GraphiQL is answered before this endpoint (app.asgi); a GET without `query` is a
+        # GraphQL request too (a persisted query's hash), whatever it accepts.
+        return False
+
     def parse_query_params(self, params: Any) -> dict[str, Any]:
         # A repeated parameter would arrive as a list, which no GraphQL field accepts.
         for name in ("query", "variables", "operationName", "extensions"):
@@ -214,6 +222,23 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
                 raise RequestRefused(400, "text may not contain NUL characters")
         return data
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        # Persisted queries (app/persisted): the document is looked up, or the request refused,
+        # before anything is parsed. Batches are refused earlier.
+        if isinstance(request_data, GraphQLRequestData):
+            await self.persisted.resolve(request_data, context)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         from strawberry.types.unset import UNSET

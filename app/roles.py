@@ -30,9 +30,10 @@ APP_ROLE = "schoolgraph_app"
 # a checkpoint) is added here and nowhere else.
 RECORD_TABLES: tuple[str, ...] = ("disclosure", "disclosure_seal", "audit_event")
 
-# Read, never written, by the app: the schema's revision (`serve` checks it is current), and the
-# wrapped data keys of encryption at rest (made and rotated by `schoolgraph keys` as the owner).
-_READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version", "data_key")
+# Read, never written, by the app: the schema's revision (`serve` checks it is current), the
+# wrapped data keys of encryption at rest (made and rotated by `schoolgraph keys` as the owner),
+# and the registered persisted queries (`schoolgraph persisted-queries`, as the owner).
+_READ_ONLY_TABLES: tuple[str, ...] = ("alembic_version", "data_key", "persisted_query")
 
 
 def _literal(value: str) -> str:

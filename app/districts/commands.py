@@ -39,8 +39,8 @@ def _owner_url() -> str:
         raise typer.Exit(1) from None
 
 
-def _in_transaction(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `work` in one transaction of the owner's connection."""
+def in_owner_transaction(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in one transaction of the owner's connection (the operator commands')."""
     from app.database import create_engine
 
     async def run() -> T:
@@ -125,7 +125,7 @@ def district_settings(
         )
 
     try:
-        row = _in_transaction(work)
+        row = in_owner_transaction(work)
     except WriteRefused as refusal:
         raise _fail(str(refusal)) from None
     table = Table("setting", "value", title=f"{row.name} (district {row.id})")
@@ -154,7 +154,7 @@ def school_cancel(
         return found, await cancel.preview(connection, school_id=found.id)
 
     try:
-        target, plan = _in_transaction(find)
+        target, plan = in_owner_transaction(find)
     except (cancel.CancelError, WriteRefused) as exc:
         raise _fail(str(exc)) from None
     table = Table("", "rows", title=f"{target.name} ({target.code}, school {target.id})")
@@ -170,7 +170,7 @@ def school_cancel(
     async def work(connection: AsyncConnection) -> cancel.Plan:
         return await cancel.cancel(connection, school=target, by=getpass.getuser())
 
-    done = _in_transaction(work)
+    done = in_owner_transaction(work)
     console.print(
         f"cancelled {target.name}: {done.classes:,} classes and {done.enrollments:,} enrollments"
         f" removed; {done.students_kept:,} students and {done.guardians_kept:,} guardians kept"
