@@ -52,12 +52,13 @@ def _wants_html(request: Request) -> bool:
 class _GraphQLRoute:
     """GraphiQL for a browser's GET, the GraphQL endpoint for everything else."""
 
-    def __init__(self, endpoint: GraphQLEndpoint) -> None:
+    def __init__(self, endpoint: GraphQLEndpoint, settings: Settings) -> None:
         self.endpoint = endpoint
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _wants_html(Request(scope, receive)):
-            await graphiql.page()(scope, receive, send)
+            await graphiql.page(self.settings)(scope, receive, send)
         else:
             await self.endpoint(scope, receive, send)
 
@@ -162,6 +163,7 @@ def create_app(
         documents_listener = await persisted.registered.listen(url, engine)
         await _check_login_limits(login_limiter)
         sealing = sealer.start(engine, settings)
+        graphiql.warn_if_missing()
         _settle_garbage_collector()
         try:
             yield
@@ -176,12 +178,13 @@ def create_app(
 
     application = Starlette(
         routes=[
-            Route("/graphql", _GraphQLRoute(endpoint), methods=["GET", "POST"]),
+            Route("/graphql", _GraphQLRoute(endpoint, settings), methods=["GET", "POST"]),
             Route("/reports/export.csv", export_report, methods=["GET"]),
             Route(roster_upload.PATH, roster_imports, methods=["POST"]),
             Route(rights_export.PATH, data_export, methods=["GET"]),
-            Mount("/graphiql/vendor", app=graphiql.vendor_files),
-            Mount("/graphiql/app", app=graphiql.app_files),
+            Route("/graphiql/examples.json", graphiql.examples_endpoint, methods=["GET"]),
+            Mount("/graphiql/vendor", app=graphiql.vendor_files()),
+            Mount("/graphiql/app", app=graphiql.app_files()),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

@@ -346,6 +346,19 @@ def demo_accounts() -> None:
     console.print(f"password for every demo account: [bold]{DEMO_PASSWORD}[/bold]")
 
 
+@cli.command("graphiql-assets")
+def graphiql_assets() -> None:
+    """Fetch GraphiQL's files from the npm registry (pinned, integrity-checked); once they are
+    in place this does nothing, so GraphiQL works offline afterwards."""
+    from app.graphiql import assets
+
+    try:
+        folder = assets.fetch()
+    except assets.AssetError as exc:
+        raise _fail(f"GraphiQL's files: {exc}") from exc
+    console.print(f"GraphiQL's files: {folder}")
+
+
 @cli.command("export-schema")
 def export_schema(
     check: bool = typer.Option(False, help="Fail if schema/schema.graphql is out of date."),
