@@ -210,7 +210,8 @@ async def test_paging_to_the_end_gives_exactly_total_count_nodes(
     gql: Any, several_pages: dict[str, Any], coordinate: str
 ) -> None:
     seen, totals = await _walk(gql, coordinate, several_pages)
-    assert len(seen) > 2 * PAGES.get(coordinate, PAGE), f"{coordinate}: too few rows to page through ({len(seen)})"
+    size = PAGES.get(coordinate, PAGE)
+    assert len(seen) > 2 * size, f"{coordinate}: too few rows to page ({len(seen)})"
     assert len(set(seen)) == len(seen), f"{coordinate}: a node twice"
     # The total is the whole list's, on every page, not the page's length.
     assert set(totals) == {len(seen)}, (coordinate, totals, len(seen))

@@ -125,9 +125,7 @@ def paths(ids: dict[str, str]) -> Iterator[tuple[str, list[str], str]]:
                     through = f"{name}({', '.join(filter(None, (args, f'first: {PARENT}')))})"
                 yield from walk(
                     inner,
-                    lambda s, f=f, through=through, keep=keep: (
-                        wrap(_select(f, through, keep + s))
-                    ),
+                    lambda s, f=f, through=through, keep=keep: wrap(_select(f, through, keep + s)),
                     [*names, name],
                     seen | {inner.name},
                     depth - 1,
@@ -210,9 +208,11 @@ def check(coordinate: str, names: list[str], query: str, response: GraphQLRespon
                 for e in response.errors
                 if e["extensions"].get("pathPattern")
             }
-            assert pattern in patterns or any(
-                tuple(path[: len(r)]) == r for r in refused
-            ), (where, path, response.errors)
+            assert pattern in patterns or any(tuple(path[: len(r)]) == r for r in refused), (
+                where,
+                path,
+                response.errors,
+            )
 
 
 def test_the_walk_finds_every_list() -> None:
