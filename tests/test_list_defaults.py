@@ -233,3 +233,38 @@ async def test_every_list_answers_with_its_defaults(gql: Any, account: str) -> N
         probed += 1
     assert not failures, "\n".join(failures)
     assert probed > 40
+
+
+STUDENTS = """
+query ($order: StudentOrder) {
+  students(first: 100, orderBy: $order) {
+    totalCount edges { node { id firstName displayName } }
+  }
+}
+"""
+
+
+async def test_the_student_lists_classmates_with_the_default_order(gql: Any) -> None:
+    """Classmates may not read each other's last names: without `orderBy` the list goes by
+    display name, the order a classmate may use; asking for NAME is refused and says why."""
+    listed = (await gql(STUDENTS, as_user="student")).ok()["students"]
+    rows = [e["node"] for e in listed["edges"]]
+    me = (await gql("{ viewer { student { id } } }", as_user="student")).ok()["viewer"]["student"]
+    assert me["id"] in {r["id"] for r in rows} and len(rows) > 1
+    by_display = await gql(STUDENTS, as_user="student", variables={"order": "DISPLAY_NAME"})
+    assert by_display.ok()["students"] == listed
+    refused = await gql(STUDENTS, as_user="student", variables={"order": "NAME"})
+    [error] = refused.errors
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert "lastName" in error["message"]
+    assert error["extensions"]["fieldClass"] == "directory"
+
+
+async def test_an_account_that_reads_names_keeps_the_order_by_name(gql: Any) -> None:
+    default = (await gql(STUDENTS, as_user="teacher")).ok()["students"]
+    by_name = (await gql(STUDENTS, as_user="teacher", variables={"order": "NAME"})).ok()
+    assert default == by_name["students"]
+    by_id = (await gql(STUDENTS, as_user="teacher", variables={"order": "ID"})).ok()
+    assert [e["node"]["id"] for e in by_id["students"]["edges"]] != [
+        e["node"]["id"] for e in default["edges"]
+    ]
