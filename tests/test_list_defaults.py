@@ -18,54 +18,18 @@ import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
-    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLType,
     Undefined,
     get_named_type,
 )
 
-from schema import create_schema
 from tests.helpers import GraphQLResponse
+from tests.test_filter_scope import ACCOUNTS, SCHEMA, is_list, item_type
+from tests.test_filter_scope import _is_connection as is_connection
 
-ACCOUNTS = (
-    "admin",
-    "principal",
-    "coordinator",
-    "designee",
-    "teacher",
-    "guardian",
-    "student",
-    "reporter",
-    "support",
-)
-SCHEMA = create_schema()._schema
 DEPTH = 3
 PARENT = 2  # rows of a list the probe goes through to reach another
-
-
-def _unwrap(t: GraphQLType) -> GraphQLType:
-    while isinstance(t, GraphQLNonNull):
-        t = t.of_type
-    return t
-
-
-def is_connection(t: GraphQLType) -> bool:
-    t = _unwrap(t)
-    return isinstance(t, GraphQLObjectType) and "edges" in t.fields and "pageInfo" in t.fields
-
-
-def is_list(t: GraphQLType) -> bool:
-    return isinstance(_unwrap(t), GraphQLList) or is_connection(t)
-
-
-def item_type(t: GraphQLType) -> Any:
-    named = get_named_type(t)
-    if is_connection(t):
-        edges = get_named_type(named.fields["edges"].type)
-        return get_named_type(edges.fields["node"].type)
-    return named
 
 
 # Required arguments, by `Type.field(argument)` or by argument name: what the account was shown.
