@@ -31,17 +31,31 @@ STUDENT_COLUMNS = (
 _ID = Column("s.id", "id")
 _NAME = (Column("s.last_name", "last_name"), Column("s.first_name", "first_name"), _ID)
 # Keyset orders: (the order, the fields it sorts by). Each ends in `id` so the order is total.
+# The fields are every field whose values decide where a row lands (ties included): an order
+# is allowed only where the viewer may read all of them (schema/reveals.py).
 STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
     "NAME": (Keyset(*_NAME), ("lastName", "firstName")),
     "GRADE_LEVEL": (
         Keyset(Column("s.grade_level", "grade_level"), *_NAME),
-        ("gradeLevel", "lastName"),
+        ("gradeLevel", "lastName", "firstName"),
     ),
     # `dateOfBirth` is a nullable field: its unknown dates sort last.
     "DATE_OF_BIRTH": (
         Keyset(Column("s.date_of_birth", "date_of_birth", nullable=True), *_NAME),
-        ("dateOfBirth",),
+        ("dateOfBirth", "lastName", "firstName"),
     ),
+    # What `Student.displayName` shows (preferred or first name, last initial), and nothing
+    # more: the order a classmate may use.
+    "DISPLAY_NAME": (
+        Keyset(
+            Column("coalesce(s.preferred_name, s.first_name)", "display_first"),
+            Column("left(s.last_name, 1)", "last_initial"),
+            _ID,
+        ),
+        ("displayName",),
+    ),
+    # The order rows were created in: reveals no field.
+    "ID": (Keyset(_ID), ()),
 }
 # A class's roster, by name (`class_rosters`).
 ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
@@ -128,7 +142,14 @@ async def list_students(
     if after is not None:
         where += f" AND {keyset.after(after, params)}"
     order_by = keyset.order_by
-    sql = f"SELECT {STUDENT_COLUMNS} FROM student s WHERE {where} ORDER BY {order_by} LIMIT :limit"
+    # An order by a computed value selects it too, for the cursor of each row.
+    computed = "".join(
+        f", {c.sql} AS {c.attribute}" for c in keyset.columns if c.sql != f"s.{c.attribute}"
+    )
+    sql = (
+        f"SELECT {STUDENT_COLUMNS}{computed} FROM student s WHERE {where}"
+        f" ORDER BY {order_by} LIMIT :limit"
+    )
     rows = (await connection.execute(cached_text(sql), params)).all()
     return await decrypt_rows(connection, "student", rows)
 
@@ -156,44 +177,61 @@ async def students_by_id(
     return {row.id: row for row in await decrypt_rows(connection, "student", rows)}
 
 
+def _roster_where(
+    scope: RowScope,
+    class_ids: Sequence[int],
+    own_scope: RowScope | None,
+    own_classes: Collection[int],
+    params: dict[str, Any],
+) -> str | None:
+    """The enrollments of `class_ids` listed today on their rosters (`e` and `s`); None when
+    the viewer may see none."""
+    if own_scope is None or own_scope.empty or not own_classes:
+        own_scope, own_classes = None, ()
+    if (scope.empty and own_scope is None) or not class_ids:
+        return None
+    params["class_ids"] = list(class_ids)
+    params["district_id"] = scope.district_id
+    related = "FALSE" if scope.empty else _related_sql(scope, params)
+    if own_scope is not None:
+        params["own_classes"] = list(own_classes)
+        own = _related_sql(own_scope, params, "own")
+        related = f"({related} OR (e.class_id = ANY(:own_classes) AND {own}))"
+    return f"""e.class_id = ANY(:class_ids)
+            AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
+            AND s.district_id = :district_id AND {related}"""
+
+
 async def class_rosters(
     *,
     connection: AsyncConnection,
     scope: RowScope,
     class_ids: Sequence[int],
     first: int,
+    after: tuple[Any, ...] | None = None,
     own_scope: RowScope | None = None,
     own_classes: Collection[int] = (),
 ) -> dict[int, list[Row[Any]]]:
-    """The first `first + 1` students of each class, by name, in one statement.
+    """The first `first + 1` students of each class after the sort key `after`, by name, in
+    one statement.
 
     A roster shows a student's enrollment in the class: only students of `scope` are listed, and
     in `own_classes` those of `own_scope` too (enrollments the viewer may read only in the
     classes they teach).
     """
-    if own_scope is None or own_scope.empty or not own_classes:
-        own_scope, own_classes = None, ()
-    if (scope.empty and own_scope is None) or not class_ids:
+    params: dict[str, Any] = {"limit": first + 1}
+    where = _roster_where(scope, class_ids, own_scope, own_classes, params)
+    if where is None:
         return {}
-    params: dict[str, Any] = {
-        "class_ids": list(class_ids),
-        "limit": first + 1,
-        "district_id": scope.district_id,
-    }
-    related = "FALSE" if scope.empty else _related_sql(scope, params)
-    if own_scope is not None:
-        params["own_classes"] = list(own_classes)
-        own = _related_sql(own_scope, params, "own")
-        related = f"({related} OR (e.class_id = ANY(:own_classes) AND {own}))"
+    if after is not None:
+        where += f" AND {ROSTER_ORDER.after(after, params)}"
     sql = f"""
         SELECT * FROM (
           SELECT {STUDENT_COLUMNS}, e.class_id AS roster_class_id,
                  row_number() OVER (PARTITION BY e.class_id
-                                    ORDER BY s.last_name, s.first_name, s.id) AS roster_rank
+                                    ORDER BY {ROSTER_ORDER.order_by}) AS roster_rank
           FROM enrollment e JOIN student s ON s.id = e.student_id
-          WHERE e.class_id = ANY(:class_ids)
-            AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
-            AND s.district_id = :district_id AND {related}
+          WHERE {where}
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
     rosters: dict[int, list[Row[Any]]] = {}
@@ -201,6 +239,28 @@ async def class_rosters(
     for row in await decrypt_rows(connection, "student", rows):
         rosters.setdefault(row.roster_class_id, []).append(row)
     return rosters
+
+
+async def roster_counts(
+    *,
+    connection: AsyncConnection,
+    scope: RowScope,
+    class_ids: Sequence[int],
+    own_scope: RowScope | None = None,
+    own_classes: Collection[int] = (),
+) -> dict[int, int]:
+    """How many students each class's roster lists (as `class_rosters`), in one statement."""
+    params: dict[str, Any] = {}
+    where = _roster_where(scope, class_ids, own_scope, own_classes, params)
+    if where is None:
+        return {}
+    sql = f"""
+        SELECT e.class_id, count(*) AS n
+        FROM enrollment e JOIN student s ON s.id = e.student_id
+        WHERE {where} GROUP BY e.class_id
+    """
+    rows = (await connection.execute(cached_text(sql), params)).all()
+    return {row.class_id: int(row.n) for row in rows}
 
 
 async def recent_disclosures(

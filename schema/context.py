@@ -186,16 +186,21 @@ class Context:
         Asked for every field of every row of a list: one look-up gives both the allow-mask and
         the field class a read is recorded under.
         """
+        if self.allows(student, obj):
+            return True
+        self.redact(info, obj, "no policy line allows this relation to read it")
+        return False
+
+    def allows(self, student: StudentRef, obj: str) -> bool:
+        """`reveal` without the redaction: records the disclosure when allowed, says nothing
+        otherwise (`node(id)`, where a withheld object is as absent as a missing one)."""
         rule = self._rules.get(obj)
         if rule is None:
             rule = self._rules[obj] = (self.decide(obj), self._recorded_class(obj))
         hit = student.mask & rule[0]
-        if hit:
-            if rule[1] is not None:
-                self._record(student, rule[1], hit)
-            return True
-        self.redact(info, obj, "no policy line allows this relation to read it")
-        return False
+        if hit and rule[1] is not None:
+            self._record(student, rule[1], hit)
+        return bool(hit)
 
     def write_hit(self, obj: str, *, school_id: int, student_id: int = 0) -> int:
         """The viewer's (role, relation) pairs allowed to write `obj` for a student (or, with no

@@ -3,7 +3,8 @@ for, however many rows the query touches. Values come back in key order (missing
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -79,32 +80,51 @@ class Loaders:
         )
         self.audit_changes = self._grouped("audit_change", "audit_event_id", "field, id")
         self.deletion_preview = DataLoader(load_fn=self._load_deletion_previews)
-        self._rosters: dict[int, DataLoader[int, Rows]] = {}
+        self._rosters: dict[tuple[int, tuple[Any, ...] | None], DataLoader[int, Rows]] = {}
+        # How many students each class's roster lists (`Class.students.totalCount`).
+        self.roster_count = DataLoader(load_fn=self._load_roster_counts)
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
-    def roster(self, first: int) -> DataLoader[int, Rows]:
-        """Class rosters of `first` (+1) students; one loader, so one statement, per page size."""
-        loader = self._rosters.get(first)
+    def roster(self, first: int, after: tuple[Any, ...] | None = None) -> DataLoader[int, Rows]:
+        """Class rosters of `first` (+1) students after `after`; one loader, so one statement,
+        per page size and position."""
+        loader = self._rosters.get((first, after))
         if loader is None:
 
             async def load(class_ids: Sequence[int]) -> list[Rows]:
-                viewer = await self._context.require_viewer()
-                # A roster reveals each student's enrollment in the class: only the students
-                # whose enrollment the viewer may read are on it.
-                scope, own_scope = scope_for(self._context, viewer, "Class.students")
-                async with self._context.db() as connection:
+                async with self._roster_scope() as (connection, scopes):
                     rosters = await reads.class_rosters(
                         connection=connection,
-                        scope=scope,
                         class_ids=class_ids,
                         first=first,
-                        own_scope=own_scope,
-                        own_classes=viewer.taught_classes,
+                        after=after,
+                        **scopes,
                     )
                 return [rosters.get(class_id, []) for class_id in class_ids]
 
-            loader = self._rosters[first] = DataLoader(load_fn=load)
+            loader = self._rosters[first, after] = DataLoader(load_fn=load)
         return loader
+
+    async def _load_roster_counts(self, class_ids: Sequence[int]) -> list[int]:
+        async with self._roster_scope() as (connection, scopes):
+            counts = await reads.roster_counts(connection=connection, class_ids=class_ids, **scopes)
+        return [counts.get(class_id, 0) for class_id in class_ids]
+
+    @asynccontextmanager
+    async def _roster_scope(self) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+        viewer = await self._context.require_viewer()
+        # A roster reveals each student's enrollment in the class: only the students whose
+        # enrollment the viewer may read are on it (and counted).
+        scope, own_scope = scope_for(self._context, viewer, "Class.students")
+        async with self._context.db() as connection:
+            yield (
+                connection,
+                {
+                    "scope": scope,
+                    "own_scope": own_scope,
+                    "own_classes": viewer.taught_classes,
+                },
+            )
 
     def disclosures(self, first: int) -> DataLoader[int, Rows]:
         """The newest `first` disclosures of each student; one loader, so one statement, per

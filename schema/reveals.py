@@ -112,6 +112,7 @@ REVEALS: dict[str, Reveal] = {
     "Query.classes(mine)": Reveal("the viewer's own teaching assignments"),
     "Class.students": ENROLLMENT,
     "Class.students(first)": PAGE,
+    "Class.students(after)": CURSOR,
     "Class.teachers": ORGANISATIONAL,
     "Class.gradeLevels": VALUE,
     "Query.schools": ORGANISATIONAL,
@@ -288,19 +289,24 @@ def _allowed(context: Context, reveal: Reveal, obj: str, *, own_class: bool) -> 
     return allowed
 
 
-def require_readable(context: Context, objects: tuple[str, ...], what: str) -> None:
-    """Refuse unless the viewer may read every object for every student they could list."""
+def _unreadable(context: Context, objects: tuple[str, ...]) -> str | None:
+    """The first object the viewer may not read for every student they could list."""
     viewer = context._viewer
     if viewer is None or not context.authorization:
-        return
-    for obj in objects:
-        if viewer.possible_mask & ~context.decide(obj):
-            raise Forbidden(
-                f"cannot {what} by {obj.split('.', 1)[1]}: you may not read it for every student"
-                " you can list",
-                fieldClass=context.policy.field_class(obj),
-                reason="filtering or ordering would reveal the value",
-            )
+        return None
+    return next((obj for obj in objects if viewer.possible_mask & ~context.decide(obj)), None)
+
+
+def require_readable(context: Context, objects: tuple[str, ...], what: str) -> None:
+    """Refuse unless the viewer may read every object for every student they could list."""
+    obj = _unreadable(context, objects)
+    if obj is not None:
+        raise Forbidden(
+            f"cannot {what} by {obj.split('.', 1)[1]}: you may not read it for every student"
+            " you can list",
+            fieldClass=context.policy.field_class(obj),
+            reason="filtering or ordering would reveal the value",
+        )
 
 
 def require_filter(context: Context, coordinate: str, *, class_id: int | None = None) -> None:
@@ -321,10 +327,24 @@ def require_filter(context: Context, coordinate: str, *, class_id: int | None = 
             )
 
 
+def _order_objects(order: str) -> tuple[str, ...]:
+    return tuple(f"Student.{name}" for name in reads.STUDENT_ORDERS[order][1])
+
+
 def require_order(context: Context, order: str) -> None:
     """Refuse an order by a field the viewer may not read for every student they could list."""
-    fields = reads.STUDENT_ORDERS[order][1]
-    require_readable(context, tuple(f"Student.{name}" for name in fields), "order")
+    require_readable(context, _order_objects(order), "order")
+
+
+# A list asked for in no order takes the first of these the viewer may use: by name where they
+# may read every listed student's name, else by display name (what a classmate reads), else by
+# id, which reveals no field. Never an order that is refused: defaults work for everyone.
+DEFAULT_ORDERS = ("NAME", "DISPLAY_NAME", "ID")
+
+
+def default_order(context: Context) -> str:
+    """The order of `students` when none is given, for this viewer."""
+    return next(o for o in DEFAULT_ORDERS if _unreadable(context, _order_objects(o)) is None)
 
 
 def scope_for(context: Context, viewer: Viewer, coordinate: str) -> tuple[RowScope, RowScope]:

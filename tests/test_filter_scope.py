@@ -164,6 +164,8 @@ ORDER_COMPARES = {
     "NAME": ("lastName", "firstName"),
     "GRADE_LEVEL": ("gradeLevel", "lastName", "firstName"),
     "DATE_OF_BIRTH": ("dateOfBirth", "lastName", "firstName"),
+    "DISPLAY_NAME": ("displayName",),
+    "ID": (),
 }
 
 

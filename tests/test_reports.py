@@ -438,7 +438,8 @@ async def test_scope_per_role(gql, db):
     for user in ("teacher", "guardian", "student", "support", "designee"):
         response = await gql(REPORT, as_user=user, variables={"metric": "STUDENT_COUNT"})
         assert error_code(response) == "FORBIDDEN", user
-        assert response.data is None
+        # Refused to the role: the field is null, and nothing else of the answer.
+        assert response.data == {"report": None}
     anonymous = await gql(REPORT, variables={"metric": "STUDENT_COUNT"})
     assert error_code(anonymous) == "UNAUTHENTICATED"
 
@@ -719,6 +720,6 @@ async def test_bad_input_is_refused_with_a_clear_message(gql):
         response = await gql(REPORT, as_user="reporter", variables=variables)
         assert error_code(response) == "BAD_USER_INPUT", variables
         assert message in response.errors[0]["message"], response.errors
-        assert response.status == 400
+        assert response.data == {"report": None}
     unknown = await gql(REPORT, as_user="reporter", variables={"metric": "HEIGHT"})
     assert unknown.status == 400 and unknown.errors

@@ -72,7 +72,7 @@ class AccountQuery:
         first: int | None = 50,
         after: str | None = None,
         filter: UserFilter | None = None,
-    ) -> Connection[Account]:
+    ) -> Connection[Account] | None:
         context = info.context
         viewer = await context.require_viewer()
         scope = await admin_scope(context)
@@ -103,7 +103,7 @@ class AccountQuery:
     )
     async def access_review(
         self, info: Info, school_id: strawberry.ID | None = None
-    ) -> AccessReview:
+    ) -> AccessReview | None:
         context = info.context
         viewer = await context.require_viewer()
         scope = await admin_scope(context)

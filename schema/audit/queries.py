@@ -35,7 +35,7 @@ class AuditQuery:
         target_id: strawberry.ID | None = None,
         from_: Annotated[datetime.datetime | None, strawberry.argument(name="from")] = None,
         to: datetime.datetime | None = None,
-    ) -> Connection[AuditEvent]:
+    ) -> Connection[AuditEvent] | None:
         context = info.context
         viewer = await context.require_viewer()
         # The audit names targets of every kind (users, roles, grants), not only students of

@@ -66,6 +66,9 @@ class ClassQuery:
         if school_id is not None:
             params["school"] = from_global_id(school_id, "School")[1]
             where += " AND c.school_id = :school"
+        # Counted only when asked for: the same scope and filters, without the position.
+        count_sql = f"SELECT count(*) FROM class_section c WHERE {where}"
+        count_params = dict(params)
         if key is not None:
             where += f" AND {ORDER.after(key, params)}"
         sql = (
@@ -73,11 +76,18 @@ class ClassQuery:
         )
         async with context.db() as connection:
             rows = (await connection.execute(text(sql), params)).all()
+
+        async def count() -> int:
+            async with context.db() as connection:
+                found = await connection.execute(text(count_sql), count_params)
+                return int(found.scalar_one())
+
         return build_connection(
             [Class.from_row(r) for r in rows],
             first=size,
             after=key,
             cursor=lambda c: cursors.seal(ORDER.key(c)),
+            count=count,
         )
 
     @strawberry.field(name="class", description="A class the viewer may list; null otherwise.")

@@ -68,20 +68,31 @@ class Class(Node):
         description="Students enrolled today whose enrollment the viewer may read (the policy "
         "of `Student.classes`)."
     )
-    async def students(self, info: Info, first: int | None = 50) -> Connection[StudentRef]:
+    async def students(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[StudentRef]:
         from schema.students.types import Student
 
         context = info.context
         size = page_size(first, context.settings.max_page_size)
-        rows = await context.loaders.roster(size).load(self.pk)
+        # Sealed to this class's roster: a cursor of another class opens nowhere here.
+        cursors = Cursors.of(
+            context, f"Class.students/{self.pk}", "NAME", await context.require_viewer()
+        )
+        key = cursors.open(after, len(ROSTER_ORDER.columns))
+        rows = await context.loaders.roster(size, key).load(self.pk)
         students = [Student.from_row(context, r) for r in rows]
-        # A roster has no `after`: its cursors open nowhere, and say nothing either.
-        cursors = Cursors.of(context, "Class.students", "NAME", await context.require_viewer())
+
+        async def count() -> int:
+            # One grouped statement for every class of the page that asks.
+            return await context.loaders.roster_count.load(self.pk)
+
         return build_connection(
             students,
             first=size,
-            after=None,
+            after=key,
             cursor=lambda s: cursors.seal(ROSTER_ORDER.key(s.row)),
+            count=count,
         )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from app import writes
 from app.relations import Viewer
+from schema import nodes
 from schema.access.queries import is_admin_of
 from schema.classes.queries import ClassQuery
 from schema.classes.types import Class
@@ -110,6 +111,10 @@ class PeopleQuery:
             return StaffMember.from_row(row) if row and ok else None
         if type_name in ("LegitimateInterestGrant", "DataRequest"):
             return await _record(info, viewer, type_name, pk)
+        if type_name in nodes.KINDS:
+            return await nodes.student_part(info, type_name, pk)
+        if type_name == "AuditEvent":
+            return await nodes.audit_event(info, viewer, pk)
         return None
 
 

@@ -106,7 +106,7 @@ class ReportQuery:
         metric: ReportMetric,
         group_by: list[ReportDimension] = [],  # noqa: B006 - never mutated; GraphQL default
         filter: ReportFilter | None = None,
-    ) -> Report:
+    ) -> Report | None:
         try:
             spec = to_spec(metric, group_by, filter)
         except reports.InvalidReport as exc:
@@ -116,7 +116,7 @@ class ReportQuery:
     @strawberry.field(description="The district's saved report views, by name.")
     async def saved_reports(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> Connection[SavedReport]:
+    ) -> Connection[SavedReport] | None:
         context = info.context
         viewer = await context.require_viewer()
         require_report_scope(context, viewer)

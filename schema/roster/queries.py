@@ -21,7 +21,7 @@ class RosterQuery:
     )
     async def roster_imports(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> Connection[RosterImport]:
+    ) -> Connection[RosterImport] | None:
         context = info.context
         viewer = await context.require_viewer()
         if not viewer.role_schools(Role.DISTRICT_ADMIN)[1]:

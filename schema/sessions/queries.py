@@ -40,7 +40,7 @@ class SessionQuery:
         user_id: strawberry.ID | None = None,
         first: int | None = 50,
         after: str | None = None,
-    ) -> Connection[Session]:
+    ) -> Connection[Session] | None:
         from schema.access.queries import user_pk
 
         context = info.context

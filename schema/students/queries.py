@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
@@ -15,11 +16,20 @@ from schema.relay import Connection, build_connection, from_global_id, page_size
 from schema.students.types import Student
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="An order of `students`; each needs the fields it sorts by to be readable for "
+    "every student the viewer can list (docs/authorization.md)."
+)
 class StudentOrder(enum.Enum):
-    NAME = "NAME"
-    GRADE_LEVEL = "GRADE_LEVEL"
-    DATE_OF_BIRTH = "DATE_OF_BIRTH"
+    NAME = strawberry.enum_value("NAME", description="Last name, first name.")
+    GRADE_LEVEL = strawberry.enum_value("GRADE_LEVEL", description="Grade level, then name.")
+    DATE_OF_BIRTH = strawberry.enum_value(
+        "DATE_OF_BIRTH", description="Date of birth (unknown last), then name."
+    )
+    DISPLAY_NAME = strawberry.enum_value(
+        "DISPLAY_NAME", description="Display name: preferred or first name, last initial."
+    )
+    ID = strawberry.enum_value("ID", description="The order records were created in.")
 
 
 @strawberry.input(description="All given conditions must hold.")
@@ -66,12 +76,18 @@ class StudentQuery:
         first: int | None = 50,
         after: str | None = None,
         filter: StudentFilter | None = None,
-        order_by: StudentOrder = StudentOrder.NAME,
+        order_by: Annotated[
+            StudentOrder | None,
+            strawberry.argument(
+                description="Omitted: by name where the viewer may read the names of every "
+                "student they can list, else by display name, else by id."
+            ),
+        ] = None,
     ) -> Connection[Student]:
         context = info.context
         viewer = await context.require_viewer()
         size = page_size(first, context.settings.max_page_size)
-        order = order_by.value
+        order = reveals.default_order(context) if order_by is None else order_by.name
         keyset, _ = reads.STUDENT_ORDERS[order]
         cursors = Cursors.of(context, "students", order, viewer)
         key = cursors.open(after, len(keyset.columns))

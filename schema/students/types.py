@@ -127,7 +127,15 @@ class Student(Node):
     # academic
     def _own_classes_only(self, info: Info, name: str) -> bool | None:
         """True: only the viewer's own classes; False: everything; None: nothing."""
-        context = info.context
+        own_only = self.academic_release(info.context, name)
+        if own_only is None:
+            info.context.redact(
+                info, f"Student.{name}", "no policy line allows this relation to read it"
+            )
+        return own_only
+
+    def academic_release(self, context: Context, name: str) -> bool | None:
+        """`_own_classes_only` without the redaction; records the disclosure when released."""
         if hit := self.mask & context.decide(f"Student.{name}"):
             context.record_disclosure(self, f"Student.{name}", hit)
             return False
@@ -135,7 +143,6 @@ class Student(Node):
         if own:
             context.record_disclosure(self, f"Student.{name}@own_classes", own)
             return True
-        context.redact(info, f"Student.{name}", "no policy line allows this relation to read it")
         return None
 
     def _taught(self, info: Info) -> frozenset[int]:
@@ -191,6 +198,13 @@ class Student(Node):
         if not self.mask & context.decide("Student.portfolio"):
             context.redact(info, "Student.portfolio", "no policy line allows this relation")
             return None
+        return await self.released_portfolio(context)
+
+    async def released_portfolio(self, context: Context) -> Portfolio | None:
+        """The portfolio with the items the viewer may see by their visibility; None when the
+        student has none or the viewer may not read it (no redaction: `portfolio` makes it)."""
+        if not self.mask & context.decide("Student.portfolio"):
+            return None
         # Collected from an under-13 student without parental consent in force: no longer used
         # (app/consent/rules.py), so released only where the policy releases such items.
         withheld = (
@@ -229,11 +243,16 @@ class Student(Node):
         "(and the read is recorded like a read of those fields)."
     )
     async def statements(self, info: Info) -> list[StatementRef] | None:
-        from schema.rights.types import Statement
 
         if not self._show(info, "statements"):
             return None
-        context = info.context
+        return await self.shown_statements(info.context)
+
+    async def shown_statements(self, context: Context) -> list[StatementRef]:
+        """The statements the viewer may read (once `Student.statements` is allowed): those
+        contesting a field they may read, each read recorded like a read of that field."""
+        from schema.rights.types import Statement
+
         shown = []
         for row in await context.loaders.statements.load(self.pk):
             hits = {name: self.mask & context.decide(f"Student.{name}") for name in row.fields}
@@ -258,11 +277,16 @@ class Student(Node):
         "`current` marks the one in force for each kind."
     )
     async def consents(self, info: Info) -> list[ConsentRef] | None:
-        from schema.rights.types import Consent
 
         if not self._show(info, "consents"):
             return None
-        rows = await info.context.loaders.consents.load(self.pk)
+        return await self.consent_list(info.context)
+
+    async def consent_list(self, context: Context) -> list[ConsentRef]:
+        """The consents, newest first (once `Student.consents` is allowed)."""
+        from schema.rights.types import Consent
+
+        rows = await context.loaders.consents.load(self.pk)
         seen: set[str] = set()
         consents = []
         for row in rows:  # newest first: the first of each kind is in force
