@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLError
 
 from app.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
+from schema.errors import MASKED_MESSAGE, give_codes, masked
 
 BOTH = pytest.mark.parametrize("media_type", [GRAPHQL_RESPONSE_JSON, JSON])
 
@@ -248,3 +250,23 @@ async def test_a_refused_request_keeps_its_4xx_and_code_in_the_accepted_type(
     assert _codes(response) == [code]
     assert "data" not in response.json()
     assert response.json()["extensions"]["requestId"]
+
+
+# --- GraphQL's own errors during execution ---------------------------------------------------
+
+
+def test_graphqls_complaint_about_a_resolvers_value_is_masked_as_a_failure():
+    # What graphql-core raises when a resolver returns null for a non-null field: the server's
+    # fault, so masked (a 500), not shown as if the request were wrong.
+    error = GraphQLError("Cannot return null for non-nullable field Query.x.", path=["x"])
+    give_codes([error])
+    shown = masked(error)
+    assert (shown.message, shown.extensions) == (MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def test_an_argument_built_from_variables_and_refused_as_the_field_runs_is_bad_input():
+    refused = GraphQLError("Argument 'n' of required type 'Int!' was not provided.")
+    error = GraphQLError(refused.message, path=["x"], original_error=refused)
+    give_codes([error])
+    assert masked(error) is error
+    assert error.extensions == {"code": "BAD_USER_INPUT"}
