@@ -168,8 +168,13 @@ def try_later_status(
 def is_request_error(data: Mapping[str, Any] | None, errors: Sequence[GraphQLError]) -> bool:
     """Did the request fail before execution began (parse, validation, variable coercion, choice
     of operation)? Then there is no data, and no error names a field: a field error always
-    carries its `path`."""
-    return data is None and bool(errors) and all(e.path is None for e in errors)
+    carries its `path`. A failure of the server (masked; one in an extension's hook has no path
+    either) is not the request's error."""
+    return (
+        data is None
+        and bool(errors)
+        and all(e.path is None and code_of(e) not in MASKED_CODES for e in errors)
+    )
 
 
 def result_status(
