@@ -1,10 +1,12 @@
-"""The GraphQL endpoint: authentication, the per-request context and transaction, status codes.
+"""The GraphQL endpoint: authentication, the per-request context and transaction, status codes
+and media types (GraphQL over HTTP).
 
 One request is one transaction: the context opens it on the first statement, and `run` commits it
 (after appending the request's disclosures) once the response is built. It rolls back instead
 when the request answered no data, or when anything unexpected failed — then the caller gets a
 masked 500 (503 when the database is unavailable) and no data, so nothing is shown that was not
-recorded (a commit that fails is answered the same way). Statuses and codes: app/http_errors.py.
+recorded (a commit that fails is answered the same way). Statuses and codes: app/http_errors.py;
+which media type is answered: app/media_types.py.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from app import auth, database, encoding, metrics
@@ -31,22 +34,30 @@ from app.http_errors import (
     RequestRefused,
     error_response,
     failure,
+    is_request_error,
     refusal,
+    request_error_status,
     request_id,
     result_status,
     try_later_status,
 )
 from app.login_limits import LoginLimiter
+from app.media_types import JSON, media_type_of, negotiate
 from app.offload import WorkerPool
 from app.persisted.protocol import PersistedQueries
 from app.policy import CASBIN_CALLS, CompiledPolicy
 from app.sessions.checks import SessionEnded
 from schema.context import Context
-from schema.errors import MASKED_MESSAGE, Forbidden, PublicError, Unauthenticated, masked
+from schema.errors import (
+    MASKED_MESSAGE,
+    OPERATION_RESOLUTION_FAILURE,
+    Forbidden,
+    PublicError,
+    Unauthenticated,
+    masked,
+)
 
 __all__ = ["MASKED_MESSAGE", "GraphQLEndpoint", "PolicyHolder"]
-# GraphQL over HTTP: a client that accepts this media type gets it (and 4xx for invalid requests).
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 _log = logging.getLogger(__name__)
 
@@ -119,19 +130,23 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 "only HTTP is served here", 400, code="BAD_REQUEST", request_id=rid
             )(scope, receive, send)
             return
+        request = Request(scope, receive)
+        media_type = negotiate(request.headers.get("accept"))
         response: Response
         try:
-            response = await self.run(Request(scope, receive))
+            if media_type is None:
+                raise RequestRefused(
+                    406,
+                    "the response is JSON: accept application/graphql-response+json or"
+                    " application/json",
+                )
+            response = await self.run(request)
         except HTTPException as exc:  # wrong method, no query, unknown operation name, ...
-            if isinstance(exc.__cause__, InvalidOperationTypeError) and scope["method"] == "GET":
-                # GraphQL over HTTP: a mutation must not run on a safe method; 405, not 400.
-                response = refusal(RequestRefused(405, exc.reason, headers={"Allow": "POST"}), rid)
-            else:
-                response = refusal(RequestRefused(exc.status_code, exc.reason), rid)
+            response = refusal(_refused_by_strawberry(exc, scope["method"], media_type), scope)
         except RequestRefused as refused:  # bad token, body too large or not JSON, ...
-            response = refusal(refused, rid)
+            response = refusal(refused, scope)
         except Exception as error:  # raised outside the resolvers: never shown as it is
-            response = failure(error, rid)
+            response = failure(error, scope)
         await response(scope, receive, send)
 
     async def answer_plain(
@@ -144,20 +159,20 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             context = await self.get_context(request, Response())
         except AuthenticationFailed as exc:
-            return _plain_error(Unauthenticated(str(exc)), 401)
+            return _plain_error(request, Unauthenticated(str(exc)), 401)
         committed = False
         try:
             response = await work(context)
             await context.finish(commit=True)
             committed = True
         except Unauthenticated as exc:
-            return _plain_error(exc, 401)
+            return _plain_error(request, exc, 401)
         except Forbidden as exc:
-            return _plain_error(exc, 403)
+            return _plain_error(request, exc, 403)
         except PublicError as exc:
-            return _plain_error(exc, 400)
+            return _plain_error(request, exc, 400)
         except RequestRefused as exc:
-            return refusal(exc, context.request_id)
+            return refusal(exc, request.scope)
         finally:
             if not committed:
                 await context.finish(commit=False)
@@ -214,6 +229,14 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return value
 
     async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST":
+            # GraphQL over HTTP defines one request body type; Strawberry's check would let
+            # through any type whose name contains it, and answer others 400.
+            media_type, _ = parse_content_type(request.content_type or "")
+            if media_type != JSON:
+                raise RequestRefused(
+                    415, "the request body must be application/json", headers={"Accept-Post": JSON}
+                )
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             if not isinstance(item.operation_name, str | None):
@@ -259,12 +282,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if not failed:
                 # The answer was built but what it disclosed or wrote was not recorded: show
                 # nothing.
-                return failure(error, request_id(request.scope))
+                return failure(error, request.scope)
             # Nothing was to be kept and the answer shows nothing: a failed rollback changes
             # neither (the server ends the transaction with the connection).
             _log.warning("could not roll back: %s", type(error).__name__)
-        if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
-            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+        response.headers["content-type"] = media_type_of(request.headers)
         return response
 
     async def _roll_back(self, request: Request) -> None:
@@ -292,27 +314,31 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         # Masked again here: errors raised outside the resolvers (an extension's hook, such as
         # recording the disclosures) never passed through the schema's masking.
         errors: list[GraphQLError] = [masked(e) for e in result.errors or []]
-        status, headers = result_status(errors, answered=result.data is not None)
-        later = None if status and status >= 500 else try_later_status(result.data, errors)
+        request_error = is_request_error(result.data, errors)
+        status, headers = result_status(
+            errors, request_error=request_error, media_type=media_type_of(request.headers)
+        )
+        failed = status is not None and status >= 500
+        later = None if failed else try_later_status(result.data, errors)
         if later is not None:
             # Only "not now" (a rate limit, a full hash queue): what the other fields did, such
             # as failed logins counted towards a lockout, is kept.
             status, headers = later
-            request.state.failed = result.data is None
-        elif status:
-            # Failed or answered nothing: roll back (no disclosure of data never shown), and
-            # after a failure show nothing but the (masked) errors.
-            request.state.failed = True
-            if status >= 500:
-                result.data = None
+        if failed:
+            # After a failure show nothing but the (masked) errors.
+            result.data = None
+        # Nothing answered: roll back (no disclosure of data never shown). A try-later answer
+        # with some data keeps what the other fields did.
+        request.state.failed = result.data is None
         if status:
             context.response.status_code = status
             context.response.headers.update(headers)
         # Strawberry encodes the response synchronously, on the loop (`encode_json`): a large
         # `data` reaches it already encoded, off the loop.
-        processed: GraphQLHTTPResponse = {
-            "data": await encoding.encoded_if_large(result.data, self.encodes)
-        }
+        processed: GraphQLHTTPResponse = {}
+        if not request_error:
+            # A request error has no `data` entry at all: nothing was executed (GraphQL, 7.1).
+            processed["data"] = await encoding.encoded_if_large(result.data, self.encodes)
         if errors:
             processed["errors"] = [e.formatted for e in errors]
         extensions: dict[str, Any] = {"requestId": context.request_id}
@@ -325,10 +351,33 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return processed
 
 
-def _plain_error(error: PublicError, status: int) -> Response:
+def _refused_by_strawberry(
+    exc: HTTPException, method: str, media_type: str | None
+) -> RequestRefused:
+    """A refusal of Strawberry's HTTP layer with our code (and status, where the spec says)."""
+    cause = exc.__cause__
+    if isinstance(cause, InvalidOperationTypeError) and method == "GET":
+        # GraphQL over HTTP: a mutation must not run on a safe method; 405, not 400.
+        return RequestRefused(405, exc.reason, headers={"Allow": "POST"})
+    if isinstance(cause, CannotGetOperationTypeError):
+        # No operation of that name: a request error (GraphQL's GetOperation), with the status
+        # of any other (docs/errors.md), though Strawberry raises it before validating.
+        status = request_error_status(media_type or JSON) or 200
+        return RequestRefused(status, exc.reason, code=OPERATION_RESOLUTION_FAILURE)
+    return RequestRefused(exc.status_code, exc.reason)
+
+
+def _plain_error(request: Request, error: PublicError, status: int) -> Response:
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
-    body = {"errors": [{"message": str(error), "extensions": error.extensions}]}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return error_response(
+        str(error),
+        status,
+        code=error.code,
+        request_id=request_id(request.scope),
+        headers=headers,
+        media_type=media_type_of(request.headers),
+        extensions=error.extensions,
+    )
 
 
 def _has_nul(value: Any) -> bool:

@@ -2,7 +2,8 @@
 last resort that turns any failure into a masked answer.
 
 Every error response is JSON, `{"errors": [{"message", "extensions": {"code"}}], "extensions":
-{"requestId"}}`, and carries no SQL, driver text or traceback. The rules are in docs/errors.md.
+{"requestId"}}`, sent as the JSON media type the client accepts (app/media_types.py), and carries
+no SQL, driver text or traceback. The rules are in docs/errors.md.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graphql import GraphQLError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.media_types import GRAPHQL_RESPONSE_JSON, JSON, media_type_of
 from schema.errors import (
     BAD_REQUEST,
     INTERNAL,
@@ -46,7 +49,9 @@ _CODE_OF_STATUS = {
     401: "UNAUTHENTICATED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
     413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
 
@@ -89,41 +94,54 @@ def error_response(
     code: str,
     request_id: str | None = None,
     headers: Mapping[str, str] | None = None,
+    media_type: str = JSON,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    """One error as a JSON answer; `extensions` adds to the error's own (`fieldClass`, ...)."""
+    error = {"message": message, "extensions": {**(extensions or {}), "code": code}}
+    body: dict[str, Any] = {"errors": [error]}
     if request_id is not None:
         body["extensions"] = {"requestId": request_id}
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}) or None)
+    return JSONResponse(
+        body,
+        status_code=status,
+        headers=dict(headers or {}) or None,
+        media_type=media_type,
+    )
 
 
-def refusal(refused: RequestRefused, request_id: str) -> Response:
+def refusal(refused: RequestRefused, scope: Scope) -> Response:
     """The answer to a refused request, logged in one line."""
-    log_refusal(refused.code, refused.message, request_id)
+    rid = request_id(scope)
+    log_refusal(refused.code, refused.message, rid)
     return error_response(
         refused.message,
         refused.status,
         code=refused.code,
-        request_id=request_id,
+        request_id=rid,
         headers=refused.headers,
+        media_type=media_type_of(Headers(scope=scope)),
     )
 
 
-def failure(error: BaseException, request_id: str) -> Response:
+def failure(error: BaseException, scope: Scope) -> Response:
     """The masked answer to an unexpected failure; its traceback goes to the log."""
+    rid = request_id(scope)
     code, message = classify(error)
     log.error(
         "unexpected error code=%s request_id=%s",
         code,
-        request_id,
+        rid,
         exc_info=error,
-        extra={"code": code, "request_id": request_id},
+        extra={"code": code, "request_id": rid},
     )
     return error_response(
         message,
         FAILURE_STATUS.get(code, 500),
         code=code,
-        request_id=request_id,
+        request_id=rid,
         headers=FAILURE_HEADERS.get(code),
+        media_type=media_type_of(Headers(scope=scope)),
     )
 
 
@@ -147,23 +165,41 @@ def try_later_status(
     return status, {"Retry-After": str(seconds)}
 
 
+def is_request_error(data: Mapping[str, Any] | None, errors: Sequence[GraphQLError]) -> bool:
+    """Did the request fail before execution began (parse, validation, variable coercion, choice
+    of operation)? Then there is no data, and no error names a field: a field error always
+    carries its `path`. A failure of the server (masked; one in an extension's hook has no path
+    either) is not the request's error."""
+    return (
+        data is None
+        and bool(errors)
+        and all(e.path is None and code_of(e) not in MASKED_CODES for e in errors)
+    )
+
+
 def result_status(
-    errors: Sequence[GraphQLError], answered: bool
+    errors: Sequence[GraphQLError], *, request_error: bool, media_type: str
 ) -> tuple[int | None, dict[str, str]]:
     """The status of a GraphQL result (None: 200) and the headers to add.
 
     A masked error fails the whole request: 500, or the status of its code when every masked
-    error has the same (503 with Retry-After when the database is unavailable). A request that
-    answered no data is 401 if a sign-in is needed, else 400. Anything else is 200, errors or not.
+    error has the same (503 with Retry-After when the database is unavailable). A request error
+    is 400 for a client that reads `application/graphql-response+json`, whose statuses say
+    whether anything was executed; 200 with `application/json`, whose clients read the body.
+    Once execution began the answer is 200, field errors or not.
     """
-    codes = [code_of(e) for e in errors]
-    failures = {c for c in codes if c in MASKED_CODES}
+    failures = {c for c in map(code_of, errors) if c in MASKED_CODES}
     if failures:
         code = failures.pop() if len(failures) == 1 else INTERNAL
         return FAILURE_STATUS.get(code, 500), FAILURE_HEADERS.get(code, {})
-    if not answered and errors:
-        return (401 if "UNAUTHENTICATED" in codes else 400), {}
+    if request_error:
+        return request_error_status(media_type), {}
     return None, {}
+
+
+def request_error_status(media_type: str) -> int | None:
+    """400 for a request error answered as `application/graphql-response+json`; else None (200)."""
+    return 400 if media_type == GRAPHQL_RESPONSE_JSON else None
 
 
 async def http_exception(request: Request, error: Exception) -> Response:
@@ -171,7 +207,7 @@ async def http_exception(request: Request, error: Exception) -> Response:
     if not isinstance(error, HTTPException):  # registered for HTTPException only
         raise error
     refused = RequestRefused(error.status_code, error.detail, headers=error.headers)
-    return refusal(refused, request_id(request.scope))
+    return refusal(refused, request.scope)
 
 
 class MaskFailures:
@@ -197,8 +233,8 @@ class MaskFailures:
         except RequestRefused as refused:
             if started:
                 raise
-            await refusal(refused, request_id(scope))(scope, receive, send)
+            await refusal(refused, scope)(scope, receive, send)
         except Exception as error:
             if started:
                 raise
-            await failure(error, request_id(scope))(scope, receive, send)
+            await failure(error, scope)(scope, receive, send)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.http import GraphQLEndpoint
-from app.http_errors import RequestRefused, refusal, request_id
+from app.http_errors import RequestRefused, refusal
 from app.rights import inspect
 from schema.context import Context
 
@@ -35,8 +35,7 @@ async def download_export(request: Request, endpoint: GraphQLEndpoint) -> Respon
     if request.method != "GET":
         # HEAD would record a download that sent nothing.
         return refusal(
-            RequestRefused(405, "download with GET", headers={"Allow": "GET"}),
-            request_id(request.scope),
+            RequestRefused(405, "download with GET", headers={"Allow": "GET"}), request.scope
         )
 
     async def work(context: Context) -> Response:

@@ -2,9 +2,10 @@
 
 Every error in a response has `extensions.code`. Our own refusals raise a `PublicError`; GraphQL's
 own errors get the code of the phase that found them (`GRAPHQL_PARSE_FAILED`,
-`GRAPHQL_VALIDATION_FAILED`, `BAD_USER_INPUT` for variables); everything else is masked: the
-caller sees only a fixed message and a code chosen by `UNEXPECTED` (no trace, no SQL, no driver
-text), and the log gets the traceback. docs/errors.md lists the codes and the HTTP statuses.
+`GRAPHQL_VALIDATION_FAILED`, `OPERATION_RESOLUTION_FAILURE`, `BAD_USER_INPUT` for variables and
+arguments); everything else is masked: the caller sees only a fixed message and a code chosen by
+`UNEXPECTED` (no trace, no SQL, no driver text), and the log gets the traceback. docs/errors.md
+lists the codes and the HTTP statuses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ BAD_REQUEST = "BAD_REQUEST"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+# The document is valid, but which of its operations to run is not clear (the name Apollo uses).
+OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -108,10 +111,14 @@ def classify(error: BaseException) -> tuple[str, str]:
 
 def unexpected(error: GraphQLError) -> BaseException | None:
     """The exception behind an error the caller may not see as it is; None for a public error
-    (its extensions are taken over) and for GraphQL's own errors (syntax, validation, variable
-    coercion), which explain the request, not the server."""
+    (its extensions are taken over) and for GraphQL's own errors about the request (syntax,
+    validation, variable and argument coercion). GraphQL's own complaint about a value a
+    resolver returned (null for a non-null field, a list that is not one) is the server's
+    fault: it is itself the unexpected error."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    if original is None:
+        return error if error.path is not None and code_of(error) is None else None
+    if isinstance(original, GraphQLError):
         return None
     if isinstance(original, PublicError):
         error.extensions = {**(error.extensions or {}), **original.extensions}
@@ -138,15 +145,17 @@ def code_of(error: GraphQLError) -> str | None:
 
 
 def give_codes(errors: list[GraphQLError]) -> None:
-    """Give GraphQL's own errors the code of what they found wrong (our own carry one)."""
+    """Give GraphQL's own errors about the request the code of what they found wrong (our own
+    carry one; a resolver's value GraphQL refused is masked, `unexpected`)."""
     for error in errors:
         if code_of(error) is not None or not _graphql_own(error):
             continue
         if isinstance(error, GraphQLSyntaxError):
             code = PARSE_FAILED
-        elif error.path is None:
-            # Raised before any field ran, for no exception of ours, and not by validation
-            # (which gave its errors their code): variable values that do not fit their types.
+        elif error.path is None or error.original_error is not None:
+            # Raised for no exception of ours, and not by validation (which gave its errors
+            # their code): variable values that do not fit their types (before any field ran),
+            # or a field's argument built from them (as the field ran).
             code = BAD_USER_INPUT
         else:
             continue
@@ -167,7 +176,7 @@ class SingleOperation(ValidationRule):
                 GraphQLError(
                     "The document has several operations: name the one to run with"
                     " `operationName`.",
-                    extensions={"code": BAD_REQUEST},
+                    extensions={"code": OPERATION_RESOLUTION_FAILURE},
                 )
             )
 

@@ -1,5 +1,9 @@
-"""Bad input over HTTP is always a 4xx with `extensions.code`, never a 500, and never shows SQL,
-driver text or a traceback; oversized bodies are refused before they are read."""
+"""Bad input over HTTP is always a refusal with `extensions.code`, never a 500, and never shows
+SQL, driver text or a traceback; oversized bodies are refused before they are read.
+
+A request that is not a GraphQL request is a 4xx; a GraphQL request error (parse, validation,
+variables) is a 4xx for a client that reads `application/graphql-response+json`, as these tests
+ask (with `application/json` it is a 200 whose body says why: tests/test_graphql_over_http.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +24,16 @@ from app.config import get_settings
 from tests.test_http import LEAKS
 
 SETTINGS = get_settings()
+# The media type whose statuses say whether a GraphQL request was refused before it ran.
+STRICT = {"accept": "application/graphql-response+json"}
 ADMIN_QUERY = "query ($s: String) { students(filter: {nameStartsWith: $s}) { totalCount } }"
 
 
 def assert_refused(response: httpx.Response, status: int = 400, code: str | None = None) -> None:
     """A clear refusal: the status, a JSON body whose every error carries a code, no leak."""
     assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json"), response.text
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in ("application/json", "application/graphql-response+json"), media_type
     body = response.json()
     assert body["errors"], body
     for error in body["errors"]:
@@ -106,7 +113,7 @@ async def test_lone_surrogate_in_a_graphql_string_is_refused(client, token_for):
     response = await client.post(
         "/graphql",
         json={"query": ADMIN_QUERY.replace("$s", '"\\ud800"').replace("query ($s: String) ", "")},
-        headers={"authorization": f"Bearer {await token_for('admin')}"},
+        headers={"authorization": f"Bearer {await token_for('admin')}", **STRICT},
     )
     assert 400 <= response.status_code < 500, response.text
     assert not LEAKS.search(response.text), response.text
@@ -116,9 +123,10 @@ async def test_lone_surrogate_in_a_graphql_string_is_refused(client, token_for):
     "content_type",
     [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
 )
-async def test_wrong_content_type_is_a_clear_400(client, content_type):
+async def test_wrong_content_type_is_a_clear_415(client, content_type):
     response = await _post_raw(client, b'{"query": "{ viewer { username } }"}', content_type)
-    assert_refused(response, 400, "BAD_REQUEST")
+    assert_refused(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert response.headers["accept-post"] == "application/json"
 
 
 @pytest.mark.parametrize(
@@ -137,7 +145,7 @@ async def test_wrong_content_type_is_a_clear_400(client, content_type):
     ],
 )
 async def test_bad_query_string_is_a_clear_4xx(client, query_string):
-    response = await client.get(f"/graphql?{query_string}")
+    response = await client.get(f"/graphql?{query_string}", headers=STRICT)
     assert 400 <= response.status_code < 500, response.text
     assert_refused(response, response.status_code)
 
@@ -165,9 +173,10 @@ TWO_OPERATIONS = "query A { viewer { username } } query B { viewer { id } }"
 
 
 async def test_several_operations_without_a_name_are_refused(client, token_for):
-    headers = {"authorization": f"Bearer {await token_for('admin')}"}
+    headers = {"authorization": f"Bearer {await token_for('admin')}", **STRICT}
     response = await client.post("/graphql", json={"query": TWO_OPERATIONS}, headers=headers)
-    assert_refused(response, 400)
+    assert_refused(response, 400, "OPERATION_RESOLUTION_FAILURE")
+    assert "data" not in response.json()
     assert "operationName" in response.json()["errors"][0]["message"]
     chosen = await client.post(
         "/graphql", json={"query": TWO_OPERATIONS, "operationName": "B"}, headers=headers
@@ -177,11 +186,12 @@ async def test_several_operations_without_a_name_are_refused(client, token_for):
 
 
 async def test_an_unknown_operation_name_is_refused(client, token_for):
-    headers = {"authorization": f"Bearer {await token_for('admin')}"}
+    headers = {"authorization": f"Bearer {await token_for('admin')}", **STRICT}
     response = await client.post(
         "/graphql", json={"query": TWO_OPERATIONS, "operationName": "C"}, headers=headers
     )
-    assert_refused(response, 400)
+    assert_refused(response, 400, "OPERATION_RESOLUTION_FAILURE")
+    assert "data" not in response.json()
 
 
 # --- Every GraphQL error of a refused request has a code --------------------------------------
@@ -201,9 +211,10 @@ async def test_graphql_errors_carry_a_code(client, token_for, query, variables, 
     response = await client.post(
         "/graphql",
         json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {await token_for('admin')}"},
+        headers={"authorization": f"Bearer {await token_for('admin')}", **STRICT},
     )
     assert_refused(response, 400, code)
+    assert "data" not in response.json()
 
 
 # --- Fuzzing ----------------------------------------------------------------------------------
@@ -248,6 +259,8 @@ async def test_fuzzed_bodies_never_answer_5xx(client, body, content_type):
     assert not LEAKS.search(response.text), response.text
     if response.status_code >= 400:
         assert_refused(response, response.status_code)
+    for error in response.json().get("errors", []):
+        assert error["extensions"]["code"], response.text
 
 
 # --- Body size --------------------------------------------------------------------------------
