@@ -1,7 +1,8 @@
 """The GraphiQL page: markup only, no inline script or style, under a strict CSP.
 
-What the script needs to know (production or not, the demo accounts) travels in `data-`
-attributes of the body; the demo password is there only where demo accounts exist.
+What the script needs to know (production or not, the demo accounts, the documents it sends)
+travels in `data-` attributes of the body; the demo password is there only where demo accounts
+exist.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from html import escape
 from starlette.responses import HTMLResponse
 
 from app.config import Settings
-from app.graphiql import assets
+from app.graphiql import assets, documents
 
 # Scripts, styles and connections to this origin only. GraphiQL sets inline styles and embeds its
 # fonts and icons as data: URIs; it starts no workers and loads nothing from elsewhere.
@@ -80,7 +81,11 @@ def _picker(settings: Settings) -> str:
 
 
 def render(settings: Settings) -> str:
-    data = {"production": json.dumps(settings.production)}
+    data = {
+        "production": json.dumps(settings.production),
+        "sign-in": documents.SIGN_IN,
+        "who-am-i": documents.WHO_AM_I,
+    }
     if settings.demo:
         from app.seed import DEMO_PASSWORD
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from strawberry.http import GraphQLRequestData
 
+from app.graphiql import documents as graphiql_documents
 from app.http_errors import RequestRefused
 from app.persisted.store import AutomaticCache, RegisteredDocuments, sha256_hex
 from schema.context import Context
@@ -32,11 +33,9 @@ VERSION = 1
 # Staff who explore the data in GraphiQL, where documents are written by hand: in allow-list mode
 # their signed-in requests may still send any document (limits and the policy still apply).
 FREE_FORM_ROLES = ("district_admin", "school_admin", "coordinator")
-# The sign-in of the GraphiQL page (app/static/graphiql-app.js): sent before anyone is signed in,
-# so in allow-list mode it is always registered.
-BUILTIN_DOCUMENTS = (
-    "mutation($input: LoginInput!) { login(input: $input) { token userErrors { message } } }",
-)
+# GraphiQL's own sign-in (sent before anyone is signed in) and "signed in as" line: in allow-list
+# mode they are always registered.
+BUILTIN_DOCUMENTS = graphiql_documents.DOCUMENTS
 # The messages are the ones clients match on (Apollo's link matches either these or the codes).
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 NOT_SUPPORTED_MESSAGE = "PersistedQueryNotSupported"

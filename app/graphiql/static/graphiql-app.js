@@ -111,7 +111,7 @@
       return;
     }
     const result = await post(
-      { query: "{ viewer { username roles { role } } }" }, effectiveHeaders()
+      { query: config.whoAmI }, effectiveHeaders()
     );
     const viewer = result.data && result.data.viewer;
     state.viewer = viewer || null;
@@ -145,8 +145,7 @@
     const input = { username: username, password: password };
     if (otp) { input.otp = otp; }
     const result = await post({
-      query: "mutation SignIn($input: LoginInput!) " +
-        "{ login(input: $input) { token userErrors { code message } } }",
+      query: config.signIn,
       variables: { input: input },
     }, baseHeaders(""));
     const payload = result.data && result.data.login;
