@@ -38,11 +38,17 @@ def free_port() -> int:
 @contextmanager
 def serve(database_url: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """`schoolgraph serve` over `database_url` with `env` added; yields its base URL
-    (`http://127.0.0.1:<port>`) once `/healthz` answers, and stops it afterwards."""
+    (`http://127.0.0.1:<port>`) once `/healthz` answers, and stops it afterwards. One worker
+    unless `env` sets SCHOOLGRAPH_WORKERS: a test's counts are one process's."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
         [str(SCHOOLGRAPH), "serve", "--port", str(port)],
-        env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SCHOOLGRAPH_WORKERS": "1",
+            **(env or {}),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
