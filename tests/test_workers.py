@@ -7,9 +7,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -18,35 +16,11 @@ import psutil
 
 from app import policy, policy_sync
 from app.config import get_settings
-from tests.live import SCHOOLGRAPH, free_port
+from tests.live import SCHOOLGRAPH, serving
 from tests.test_policy import _classmate, sid
 
-
-@contextmanager
-def _serve(
-    database_url: str, *args: str, env: Mapping[str, str] | None = None
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k != "SCHOOLGRAPH_WORKERS"}
-    process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-        [str(SCHOOLGRAPH), "serve", "--port", str(port), *args],
-        env={**clean, "DATABASE_URL": database_url, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(900):
-            assert process.poll() is None, "schoolgraph serve exited"
-            try:
-                httpx.get(f"{base}/healthz", timeout=2.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, process
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+# SCHOOLGRAPH_WORKERS as if unset (empty values read as unset).
+DEFAULT = {"SCHOOLGRAPH_WORKERS": ""}
 
 
 def _workers(process: subprocess.Popen[bytes]) -> int:
@@ -57,10 +31,10 @@ def _workers(process: subprocess.Popen[bytes]) -> int:
 
 def test_serve_runs_one_worker_per_core_unless_told(database_url: str) -> None:
     cores = get_settings().workers  # the CPUs this process may run on, as serve reads them
-    with _serve(database_url) as (_, process):
+    with serving(database_url, env=DEFAULT) as (_, process):
         assert _workers(process) == (cores if cores > 1 else 0)
     # The variable says how many; the option says it over the variable.
-    with _serve(database_url, "--workers", "1", env={"SCHOOLGRAPH_WORKERS": "3"}) as (_, process):
+    with serving(database_url, "--workers", "1", env={"SCHOOLGRAPH_WORKERS": "3"}) as (_, process):
         assert _workers(process) == 0
 
 
@@ -93,7 +67,7 @@ async def test_a_policy_reload_reaches_every_worker(
     env = {"SCHOOLGRAPH_WORKERS": "2", "SCHOOLGRAPH_POLICY_DIR": str(tmp_path)}
     # A connection per request: the kernel hands each to whichever worker accepts it.
     limits = httpx.Limits(max_keepalive_connections=0)
-    with _serve(database_url, env=env) as (base, process):
+    with serving(database_url, env=env) as (base, process):
         assert _workers(process) == 2
         async with httpx.AsyncClient(
             base_url=base, headers=headers, limits=limits, timeout=60
