@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -119,3 +120,11 @@ def test_the_peer_refuses_a_request_without_a_token(servers: Servers) -> None:
     theirs = servers[1]
     response = httpx.post(theirs.base_url + "/graphql", json={"query": PEER_QUERY}, timeout=60)
     assert "permission denied" in response.text
+
+
+def test_without_node_the_peer_is_unavailable_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with neither node nor npm
+    with pytest.raises(PeerUnavailable, match=r"Node\.js and npm are not on this machine"):
+        postgraphile()
