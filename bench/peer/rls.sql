@@ -38,6 +38,15 @@ create function peer_private.viewer_id() returns bigint
 -- condition inside the helpers leaves the policy a plain OR of three indexable arms: a condition
 -- beside them (the district) would be re-checked row by row, calling the helpers for every row.
 
+-- The viewer's account and district, when the account may sign in; no row otherwise.
+create function peer_private.active_viewer() returns table (uid bigint, district_id bigint)
+  language sql stable security definer parallel safe
+  set search_path = pg_catalog, pg_temp
+  as $$
+    select u.id, u.district_id from public.app_user u
+     where u.id = peer_private.viewer_id() and u.is_active and u.locked_at is null
+  $$;
+
 -- Students related to the viewer one by one: self, guardian_of, teacher_of, classmate, and
 -- the students of active legitimate-interest grants (a vendor's only where the student consents
 -- to disclosure to third parties).
@@ -45,10 +54,7 @@ create function peer_private.visible_student_ids() returns bigint[]
   language sql stable security definer parallel safe
   set search_path = pg_catalog, pg_temp
   as $$
-    with me as (
-      select u.id as uid, u.district_id from public.app_user u
-       where u.id = peer_private.viewer_id() and u.is_active and u.locked_at is null
-    ),
+    with me as (select * from peer_private.active_viewer()),
     vendor as (
       select exists (select 1 from public.role_assignment ra, me
                       where ra.user_id = me.uid and ra.role = 'support') as third_party
@@ -117,10 +123,7 @@ create function peer_private.visible_school_ids() returns bigint[]
   language sql stable security definer parallel safe
   set search_path = pg_catalog, pg_temp
   as $$
-    with me as (
-      select u.id as uid, u.district_id from public.app_user u
-       where u.id = peer_private.viewer_id() and u.is_active and u.locked_at is null
-    )
+    with me as (select * from peer_private.active_viewer())
     select coalesce(array_agg(distinct v.school_id), '{}') from (
       select ra.school_id from public.role_assignment ra, me
        where ra.user_id = me.uid and ra.school_id is not null
@@ -141,10 +144,9 @@ create function peer_private.visible_district_ids() returns bigint[]
   language sql stable security definer parallel safe
   set search_path = pg_catalog, pg_temp
   as $$
-    select coalesce(array_agg(distinct u.district_id), '{}')
-      from public.app_user u join public.role_assignment ra on ra.user_id = u.id
-     where u.id = peer_private.viewer_id() and u.is_active and u.locked_at is null
-       and ra.school_id is null
+    select coalesce(array_agg(distinct me.district_id), '{}')
+      from peer_private.active_viewer() me join public.role_assignment ra on ra.user_id = me.uid
+     where ra.school_id is null
        and ra.role in ('coordinator', 'designee', 'school_admin', 'district_admin')
   $$;
 
