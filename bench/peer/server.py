@@ -27,6 +27,7 @@ def _log_file() -> Path:
 class PostGraphile(Server):
     executable: Path = Path("postgraphile")
     log: Path = field(default_factory=lambda: _log_file())
+    _answered: bool = False
 
     def command(self) -> list[str]:
         extra = ["--cluster-workers", str(self.workers)] if self.workers > 1 else []
@@ -65,7 +66,19 @@ class PostGraphile(Server):
                 start_new_session=True,
             )
 
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        try:
+            super().wait_ready(timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its log is {self.log}") from exc
+        self._answered = True
+
     def stop(self) -> None:
+        self._stop()
+        if self._answered:  # the log of a server that never answered is kept, to read
+            self.log.unlink(missing_ok=True)
+
+    def _stop(self) -> None:
         process = self._process
         if process is None or process.poll() is not None:
             return
