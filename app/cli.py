@@ -134,7 +134,12 @@ def seed(
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="Worker processes. Default SCHOOLGRAPH_WORKERS, else one per core this process may"
+        " run on.",
+    ),
     ssl_certfile: Path | None = typer.Option(
         None, help="PEM certificate (chain): serve HTTPS. Default SCHOOLGRAPH_SSL_CERTFILE."
     ),
@@ -156,6 +161,7 @@ def serve(
     # shuts down gracefully first, then re-raises the signal to this handler.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
+    workers = workers or settings.workers
     certfile = ssl_certfile or settings.ssl_certfile
     keyfile = ssl_keyfile or settings.ssl_keyfile
     if (certfile is None) != (keyfile is None):
@@ -189,7 +195,8 @@ def serve(
     if problem:
         raise _fail(problem)
     console.print(
-        f"ready in {time.perf_counter() - started:.1f} s — GraphiQL at {scheme}://{host}:{port}/graphql"
+        f"ready in {time.perf_counter() - started:.1f} s, {workers} worker"
+        f"{'s' if workers > 1 else ''} — GraphiQL at {scheme}://{host}:{port}/graphql"
     )
     # Each worker reads it to warn when its login limits are not shared (app.asgi).
     os.environ["WEB_CONCURRENCY"] = str(workers)

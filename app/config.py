@@ -183,6 +183,10 @@ class Settings:
     lockout_max_seconds: int = 3600
     address_failure_limit: int = 1000
     address_failure_window_seconds: int = 900
+    # Worker processes of `schoolgraph serve` (`--workers` overrides): one per core, so that a
+    # plain start uses the machine. Everything per-process is shared through PostgreSQL (policy
+    # reloads, the sealer's turns) or says so at start (login limits without Redis).
+    workers: int = field(default_factory=_cores)
     # Password hashes run in this many threads; beyond `hash_queue` waiting, logins are refused.
     hash_workers: int = field(default_factory=_cores)
     hash_queue: int = 16
@@ -282,6 +286,7 @@ def get_settings() -> Settings:
         lockout_max_seconds=_env_int("SCHOOLGRAPH_LOCKOUT_MAX_SECONDS", 3600),
         address_failure_limit=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_LIMIT", 1000),
         address_failure_window_seconds=_env_int("SCHOOLGRAPH_ADDRESS_FAILURE_WINDOW", 900),
+        workers=_env_int("SCHOOLGRAPH_WORKERS", _cores()),
         hash_workers=_env_int("SCHOOLGRAPH_HASH_WORKERS", _cores()),
         hash_queue=_env_int("SCHOOLGRAPH_HASH_QUEUE", 16),
         max_body_bytes=_env_int("SCHOOLGRAPH_MAX_BODY_BYTES", 1024 * 1024),
@@ -301,6 +306,8 @@ def get_settings() -> Settings:
     )
     if settings.persisted_queries not in ("automatic", "allowlist", "off"):
         raise SettingError("SCHOOLGRAPH_PERSISTED_QUERIES must be automatic, allowlist or off")
+    if settings.workers < 1:
+        raise SettingError("SCHOOLGRAPH_WORKERS must be at least 1")
     if settings.export_link_days < 1:
         raise SettingError("SCHOOLGRAPH_EXPORT_LINK_DAYS must be at least 1")
     if settings.reset_token_hours < 1 or settings.invitation_days < 1:

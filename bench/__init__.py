@@ -7,6 +7,7 @@ hand-written floor (`bench.floor`) exist only in a checkout, never in a deployed
 - `bench.database`: one seeded template database per district size, a fresh copy per run;
 - `bench.scenarios`: what each simulated frontend asks for, and as whom;
 - `bench.load`: the load generators (wrk with a Lua script, or a small asyncio client);
+- `bench.peer`: PostGraphile v4 with row-level security beside SchoolGraph (`--peer`);
 - `bench.run`: starts the servers, drives every scenario, samples memory (`python -m bench`);
 - `bench.report`: the table, `docs/benchmarks.md` and its chart.
 """

@@ -4,7 +4,9 @@
 (the analysis, the profile, what was fixed) that people write and runs keep.
 
 Ratios compare the time per request, 1 / (requests/s): at one client that is the mean latency,
-at 32 it is what a request costs the machine.
+at 32 it is what a request costs the machine. The peer's ratio (`--peer`) is the other way up,
+as it is usually quoted: SchoolGraph's requests/s divided by PostGraphile's (above 1: SchoolGraph
+serves more).
 """
 
 from __future__ import annotations
@@ -91,9 +93,13 @@ def _time_ratio(slow: Cell | None, fast: Cell | None) -> float | None:
     return fast.result.rps / slow.result.rps
 
 
-def ratios(results: Results) -> list[tuple[str, int, float | None, float | None]]:
-    """(scenario, clients, authorization on/off, SchoolGraph/floor) per measured pair."""
-    from bench.run import FLOOR_NAME, NO_AUTHZ_NAME, SCHOOLGRAPH_NAME
+Ratios = tuple[str, int, float | None, float | None, float | None]
+
+
+def ratios(results: Results) -> list[Ratios]:
+    """(scenario, clients, authorization on/off, SchoolGraph/floor, SchoolGraph÷PostGraphile
+    requests/s) per measured pair."""
+    from bench.run import FLOOR_NAME, NO_AUTHZ_NAME, PEER_NAME, SCHOOLGRAPH_NAME
 
     found = {(c.scenario, c.server, c.clients): c for c in results.cells}
     order = [s.key for s in SCENARIOS]
@@ -108,6 +114,7 @@ def ratios(results: Results) -> list[tuple[str, int, float | None, float | None]
                 clients,
                 _time_ratio(on, found.get((key, NO_AUTHZ_NAME, clients))),
                 _time_ratio(on, found.get((key, FLOOR_NAME, clients))),
+                _time_ratio(found.get((key, PEER_NAME, clients)), on),
             )
         )
     return rows
@@ -120,13 +127,27 @@ def _ratio(value: float | None) -> str:
 def text_table(results: Results) -> str:
     lines = [header(results, results.machine["load_client"])]
     lines += [progress_line(cell) for cell in results.cells]
+    peer = PEER_COLUMN if _has_peer(results) else ""
     lines += [
         "",
-        f"{'scenario':<22}  {'clients':>7}  {'authz on/off':>12}  {'SchoolGraph/floor':>17}",
+        f"{'scenario':<22}  {'clients':>7}  {'authz on/off':>12}  {'SchoolGraph/floor':>17}"
+        + (f"  {peer:>24}" if peer else ""),
     ]
-    for key, clients, authz, floor in ratios(results):
-        lines.append(f"{_TITLES[key]:<22}  {clients:>7}  {_ratio(authz):>12}  {_ratio(floor):>17}")
+    for key, clients, authz, floor, versus in ratios(results):
+        lines.append(
+            f"{_TITLES[key]:<22}  {clients:>7}  {_ratio(authz):>12}  {_ratio(floor):>17}"
+            + (f"  {_ratio(versus):>24}" if peer else "")
+        )
     return "\n".join(lines)
+
+
+PEER_COLUMN = "SchoolGraph÷PostGraphile"
+
+
+def _has_peer(results: Results) -> bool:
+    from bench.run import PEER_NAME
+
+    return any(c.server == PEER_NAME for c in results.cells)
 
 
 def _markdown_table(head: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
@@ -164,6 +185,12 @@ def _generated(results: Results, chart: str | None) -> list[str]:
             else "."
         ),
     ]
+    if m.get("postgraphile"):
+        out.append(
+            f"- **Peer**: {m['postgraphile']}, as many processes as SchoolGraph "
+            "(`--cluster-workers`), row-level security over its own copy of the database "
+            "(`bench/peer/`)"
+        )
     if m.get("casbin_calls_at_start") is not None:
         out.append(
             f"- **Casbin**: {m['casbin_calls_at_start']:,} calls when a SchoolGraph worker starts "
@@ -188,8 +215,16 @@ def _generated(results: Results, chart: str | None) -> list[str]:
         f"Budget for authorization on/off: at most {AUTHZ_BUDGET:.2f}x.",
         "",
     ]
+    peer = _has_peer(results)
+    if peer:
+        out += [
+            f"{PEER_COLUMN}: SchoolGraph's requests/s divided by PostGraphile's, the other way "
+            "up (above 1: SchoolGraph serves more).",
+            "",
+        ]
     out += _markdown_table(
-        ["scenario", "clients", "authorization on/off", "SchoolGraph/floor"],
+        ["scenario", "clients", "authorization on/off", "SchoolGraph/floor"]
+        + ([PEER_COLUMN] if peer else []),
         [
             [
                 _TITLES[key],
@@ -197,9 +232,10 @@ def _generated(results: Results, chart: str | None) -> list[str]:
                 _ratio(authz) + ("" if authz is None or authz <= AUTHZ_BUDGET else " (over)"),
                 _ratio(floor),
             ]
-            for key, clients, authz, floor in ratios(results)
+            + ([_ratio(versus)] if peer else [])
+            for key, clients, authz, floor, versus in ratios(results)
         ],
-        "<>>>",
+        "<>>>" + (">" if peer else ""),
     )
     found = {(c.scenario, c.server, c.clients): c for c in results.cells}
     rows = []
@@ -269,9 +305,11 @@ def chart(results: Results, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.run import FLOOR_NAME, NO_AUTHZ_NAME, SCHOOLGRAPH_NAME
+    from bench.run import FLOOR_NAME, NO_AUTHZ_NAME, PEER_NAME, SCHOOLGRAPH_NAME
 
-    servers = (SCHOOLGRAPH_NAME, NO_AUTHZ_NAME, FLOOR_NAME)
+    servers = (SCHOOLGRAPH_NAME, NO_AUTHZ_NAME, FLOOR_NAME) + (
+        (PEER_NAME,) if _has_peer(results) else ()
+    )
     keys = [s.key for s in SCENARIOS if any(c.scenario == s.key for c in results.cells)]
     found = {(c.scenario, c.server, c.clients): c for c in results.cells}
     levels = sorted({c.clients for c in results.cells})
@@ -287,7 +325,7 @@ def chart(results: Results, path: Path) -> None:
                 if cell is not None:
                     value = cell.result.rps if what == "requests/s" else cell.result.p50
                 values.append(value)
-            positions = [k + (i - 1) * width for k in range(len(keys))]
+            positions = [k + (i - (len(servers) - 1) / 2) * width for k in range(len(keys))]
             axis.bar(positions, values, width, label=server)
         axis.set_xticks(range(len(keys)), [_TITLES[k] for k in keys], rotation=25, ha="right")
         axis.set_yscale("log")

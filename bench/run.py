@@ -2,10 +2,11 @@
 
 1. Prepare the database (`bench.database`): the template with N students, a fresh copy per run.
 2. Start three uvicorn servers on loopback over that copy, with the same worker count:
-   SchoolGraph as deployed, SchoolGraph with authorization off, and the hand-written floor.
-3. For every scenario: build its request bodies, send each once to every server (the floor must
-   return the same `data` as SchoolGraph), then at each concurrency warm up and measure every
-   server in turn while sampling its memory.
+   SchoolGraph as deployed, SchoolGraph with authorization off, and the hand-written floor; with
+   `--peer`, PostGraphile v4 too, on a copy of its own (`bench.peer`), with as many processes.
+3. For every scenario: build its request bodies, send each once to every server (the floor and
+   the peer must return the same rows as SchoolGraph), then at each concurrency warm up and
+   measure every server in turn while sampling its memory.
 4. Print the table; write `benchmarks.md`, `benchmarks.json` and `benchmarks.png` (into `docs/`
    for a full run; `--quick` writes into a temporary directory unless `--output` is given).
 """
@@ -33,6 +34,10 @@ from app.database import asyncpg_dsn, resolve_admin_url, setup_roles
 from app.roles import APP_ROLE, with_user
 from bench import database, report
 from bench.load import LoadClient, LoadResult, choose_client
+from bench.peer import compare
+from bench.peer import database as peer_database
+from bench.peer.install import PeerUnavailable, postgraphile
+from bench.peer.server import PostGraphile
 from bench.scenarios import SCENARIOS, Body, Scenario
 from bench.servers import FLOOR, SCHOOLGRAPH, WITHOUT_AUTHORIZATION, PeakMemory, Server
 
@@ -40,6 +45,7 @@ from bench.servers import FLOOR, SCHOOLGRAPH, WITHOUT_AUTHORIZATION, PeakMemory,
 SCHOOLGRAPH_NAME = "SchoolGraph"
 NO_AUTHZ_NAME = "authorization off"
 FLOOR_NAME = "asyncpg floor"
+PEER_NAME = "PostGraphile v4"
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a short smoke run; leaves docs/ alone"
     )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes per server (default: as `schoolgraph serve`, one per core; quick 1)",
+    )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also PostGraphile v4 with row-level security (Node.js and npm needed)",
+    )
     parser.add_argument(
         "--database-url",
         help="PostgreSQL server, a superuser's URL (default: SCHOOLGRAPH_MIGRATE_URL/embedded)",
@@ -109,6 +124,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reseed", action="store_true", help="rebuild the template database")
     args = parser.parse_args(argv)
     args.students = args.students or (400 if args.quick else 100_000)
+    args.workers = args.workers or (1 if args.quick else get_settings().workers)
     args.seconds = args.seconds or (0.5 if args.quick else 10.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (0.2 if args.quick else 3.0)
@@ -222,6 +238,16 @@ def _machine(server_url: str, client: LoadClient, *, sample: float) -> dict[str,
     }
 
 
+def _postgraphile_versions(executable: Path) -> str:
+    """PostGraphile's and Node's versions, as the machine line shows them."""
+    import subprocess
+
+    package = executable.parent.parent / "postgraphile" / "package.json"
+    version = json.loads(package.read_text())["version"]
+    node = subprocess.run(["node", "-v"], capture_output=True, text=True, check=False)  # noqa: S607
+    return f"PostGraphile {version}, Node {node.stdout.strip().lstrip('v')}"
+
+
 def _casbin_calls(server: Server) -> int | None:
     """Casbin calls the server made so far (compiling the policy at start), from /metrics."""
     for line in httpx.get(server.base_url + "/metrics", timeout=30).text.splitlines():
@@ -257,11 +283,15 @@ def _run_scenario(
     tokens: dict[str, str],
     args: argparse.Namespace,
     client: LoadClient,
+    peer_tokens: dict[str, str],
 ) -> list[Cell]:
     token = tokens[scenario.user]
     on = _Probe(servers[SCHOOLGRAPH_NAME], "/graphql", token)
     off = _Probe(servers[NO_AUTHZ_NAME], "/graphql", token)
     floor = _Probe(servers[FLOOR_NAME], scenario.floor or "/", token)
+    with_peer = scenario.peer is not None and PEER_NAME in servers
+    peer = _Probe(servers[PEER_NAME], "/graphql", peer_tokens[scenario.user]) if with_peer else None
+    peer_body = {"query": scenario.peer}
     try:
         bodies = scenario.bodies(on.fetch)
         on.sizes.clear()
@@ -271,36 +301,48 @@ def _run_scenario(
             off.fetch(body)
             if scenario.floor and floor.fetch(body)["data"] != expected:
                 raise RuntimeError(f"the floor of {scenario.key} returns other data")
+            if peer is not None:
+                theirs = compare.peer_rows(peer.fetch(peer_body)["data"])
+                if theirs != compare.schoolgraph_rows(expected):
+                    raise RuntimeError(f"PostGraphile returns other rows for {scenario.key}")
     finally:
-        for probe in (on, off, floor):
-            probe.close()
+        for probe in (on, off, floor, peer):
+            if probe is not None:
+                probe.close()
     sizes = {SCHOOLGRAPH_NAME: on, NO_AUTHZ_NAME: off, FLOOR_NAME: floor}
     encoded = [_encode(b) for b in bodies]
-    targets = [(SCHOOLGRAPH_NAME, "/graphql"), (NO_AUTHZ_NAME, "/graphql")]
+    # (server, path, bodies, token)
+    targets = [
+        (SCHOOLGRAPH_NAME, "/graphql", encoded, token),
+        (NO_AUTHZ_NAME, "/graphql", encoded, token),
+    ]
     if scenario.floor:
-        targets.append((FLOOR_NAME, scenario.floor))
+        targets.append((FLOOR_NAME, scenario.floor, encoded, token))
+    if peer is not None:
+        sizes[PEER_NAME] = peer
+        targets.append((PEER_NAME, "/graphql", [_encode(peer_body)], peer_tokens[scenario.user]))
     cells = []
     for clients in args.clients:
         # Interleaved rounds (A B C, B C A, C A B, ...): a change in the machine's other load
         # falls on every server alike. Each server's figures are its median round by
         # throughput; its peak memory, the highest of any round.
-        runs: dict[str, list[tuple[LoadResult, float]]] = {name: [] for name, _ in targets}
+        runs: dict[str, list[tuple[LoadResult, float]]] = {t[0]: [] for t in targets}
         for number in range(args.rounds):
             shift = number % len(targets)
-            for name, path in targets[shift:] + targets[:shift]:
+            for name, path, sent, bearer in targets[shift:] + targets[:shift]:
                 runs[name].append(
                     _measure(
                         client,
                         servers[name],
                         path,
-                        encoded,
-                        token,
+                        sent,
+                        bearer,
                         clients=clients,
                         seconds=args.seconds,
                         warmup=args.warmup if number == 0 else 0.0,
                     )
                 )
-        for name, _ in targets:
+        for name, *_ in targets:
             ordered = sorted(runs[name], key=lambda run: run[0].rps)
             result = ordered[len(ordered) // 2][0]
             peak = max(p for _, p in ordered)
@@ -321,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options={
             "students": args.students,
             "workers": args.workers,
+            "peer": args.peer,
             "clients": args.clients,
             "seconds": args.seconds,
             "rounds": args.rounds,
@@ -334,7 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     template = database.prepare_template(
         server_url, students=args.students, reseed=args.reseed, progress=not args.quick
     )
+    executable = None
+    if args.peer:
+        try:
+            executable = postgraphile()
+        except PeerUnavailable as exc:
+            print(f"{exc}; measuring without it", flush=True)
     run_url = database.copy_database(template, suffix="run")
+    peer_url = peer_database.prepare(template) if executable else None
     try:
         import asyncio
 
@@ -344,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = asyncio.run(_user_ids(run_url, {s.user for s in scenarios}))
         settings = get_settings()
         tokens = {u: issue_token(i, settings, ttl=timedelta(hours=6)) for u, i in ids.items()}
+        peer_tokens = {u: peer_database.token(i) for u, i in ids.items()}
         with contextlib.ExitStack() as stack:
             servers = {
                 name: Server(factory, with_user(run_url, APP_ROLE), workers=args.workers)
@@ -353,6 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     (FLOOR_NAME, FLOOR),
                 )
             }
+            if executable is not None and peer_url is not None:
+                servers[PEER_NAME] = PostGraphile(
+                    "postgraphile", peer_url, workers=args.workers, executable=executable
+                )
+                results.machine["postgraphile"] = _postgraphile_versions(executable)
             for server in servers.values():  # started together, as they start slowly
                 stack.callback(server.stop)
                 server.start()
@@ -361,9 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.machine["casbin_calls_at_start"] = _casbin_calls(servers[SCHOOLGRAPH_NAME])
             print(report.header(results, client.name), flush=True)
             for scenario in scenarios:
-                results.cells += _run_scenario(scenario, servers, tokens, args, client)
+                results.cells += _run_scenario(scenario, servers, tokens, args, client, peer_tokens)
     finally:
         database.drop_database(run_url)
+        if peer_url is not None:
+            database.drop_database(peer_url)
     results.finished = datetime.now(UTC).isoformat(timespec="seconds")
     print()
     print(report.text_table(results))

@@ -83,6 +83,18 @@ query TeacherContacts {
 }
 """
 
+# The teacher's students, names only: directory information, which SchoolGraph does not record.
+TEACHER_DIRECTORY = """
+query TeacherDirectory {
+  students(first: 1000) { edges { node { id firstName lastName } } }
+}
+"""
+
+# The same two screens as PostGraphile v4 asks for them (`scripts/bench --peer`): its row-level
+# security lists the same students (bench/peer/rls.sql), in its own order.
+PEER_DIRECTORY = "{ allStudents { nodes { id firstName lastName } } }"
+PEER_CONTACTS = "{ allStudents { nodes { id firstName lastName email } } }"
+
 # Pages of the directory a coordinator walks through, at most (a school has fewer).
 MAX_PAGES = 50
 
@@ -94,6 +106,7 @@ class Scenario:
     user: str  # the demo account the requests are sent as
     query: str
     floor: str | None = None  # path of the hand-written endpoint returning the same data
+    peer: str | None = None  # the same data as PostGraphile's query (`--peer`)
 
     def bodies(self, fetch: Fetch) -> list[Body]:
         if self.key == "coordinator-paging":
@@ -132,5 +145,18 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("guardian-child", "guardian's child view", "guardian", CHILD_VIEW),
     Scenario("student-portfolio", "student portfolio", "student", STUDENT_PORTFOLIO),
     Scenario("district-report", "district report", "reporter", DISTRICT_REPORT),
-    Scenario("teacher-contacts", "teacher's contact list", "teacher", TEACHER_CONTACTS),
+    Scenario(
+        "teacher-directory",
+        "teacher's directory",
+        "teacher",
+        TEACHER_DIRECTORY,
+        peer=PEER_DIRECTORY,
+    ),
+    Scenario(
+        "teacher-contacts",
+        "teacher's contact list",
+        "teacher",
+        TEACHER_CONTACTS,
+        peer=PEER_CONTACTS,
+    ),
 )

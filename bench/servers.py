@@ -92,7 +92,9 @@ class Server:
     ) -> None:
         self.stop()
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Until the server answers: a hang guard, generous because every server's workers
+        start at once, each compiling the policy, on a machine that may be busy."""
         process = self._process
         if process is None:
             raise RuntimeError("the server was not started")

@@ -38,27 +38,38 @@ def free_port() -> int:
 @contextmanager
 def serve(database_url: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """`schoolgraph serve` over `database_url` with `env` added; yields its base URL
-    (`http://127.0.0.1:<port>`) once `/healthz` answers, and stops it afterwards."""
+    (`http://127.0.0.1:<port>`) once `/healthz` answers, and stops it afterwards. One worker
+    unless `env` sets SCHOOLGRAPH_WORKERS: a test's counts are one process's."""
+    with serving(database_url, env={"SCHOOLGRAPH_WORKERS": "1", **(env or {})}) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving(
+    database_url: str, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`schoolgraph serve <args>` as it starts by default (one worker per core unless `env`
+    says otherwise); yields its base URL and its process."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-        [str(SCHOOLGRAPH), "serve", "--port", str(port)],
+        [str(SCHOOLGRAPH), "serve", "--port", str(port), *args],
         env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
+        for _ in range(900):
             assert process.poll() is None, "schoolgraph serve exited"
             try:
                 httpx.get(f"{base}/healthz", timeout=2.0)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=60)
 
 
 def node_packages(pins: Mapping[str, str]) -> Path:

@@ -37,6 +37,7 @@ def server(database_url: str) -> Iterator[tuple[str, int]]:
         "SCHOOLGRAPH_HEADER_TIMEOUT": "1",
         "SCHOOLGRAPH_BODY_TIMEOUT": "1",
         "SCHOOLGRAPH_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "SCHOOLGRAPH_WORKERS": "1",  # the connection cap is per worker process
     }
     process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
         [str(SCHOOLGRAPH), "serve", "--port", str(port)],
