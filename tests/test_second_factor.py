@@ -89,13 +89,15 @@ async def staff(db: asyncpg.Connection) -> AsyncIterator[Callable[[str], Awaitab
         await delete_user(db, user_id)
 
 
-async def _enrol(gql, username: str) -> str:
+async def _enrol(gql, username: str) -> tuple[str, str]:
+    """Enrol `username`; returns the secret and the code the enrolment used (a replay after)."""
     begun = (await gql(BEGIN, as_user=username, variables={"p": STRONG_PASSWORD})).ok()
     secret = begun["beginTotpEnrollment"]["secret"]
     assert begun["beginTotpEnrollment"]["otpauthUri"].startswith("otpauth://totp/")
-    confirmed = await gql(CONFIRM, as_user=username, variables={"c": _code(secret)})
+    used = _code(secret)
+    confirmed = await gql(CONFIRM, as_user=username, variables={"c": used})
     assert confirmed.ok()["confirmTotpEnrollment"] == {"totpEnabled": True, "userErrors": []}
-    return str(secret)
+    return str(secret), used
 
 
 async def test_enrolment_then_sign_in_with_a_code_used_once(gql, db, login, staff):
@@ -114,7 +116,10 @@ async def test_enrolment_then_sign_in_with_a_code_used_once(gql, db, login, staf
     assert (await login(username, STRONG_PASSWORD))["token"]
     wrong = await gql(CONFIRM, as_user=username, variables={"c": "000000"})
     assert _codes(wrong.ok()["confirmTotpEnrollment"]) == ["WRONG_CODE"]
-    ok = await gql(CONFIRM, as_user=username, variables={"c": _code(secret)})
+    # The code, kept: computed again later it would belong to the next time step if the clock
+    # crossed one meanwhile, and be no replay.
+    used = _code(secret)
+    ok = await gql(CONFIRM, as_user=username, variables={"c": used})
     assert ok.ok()["confirmTotpEnrollment"]["totpEnabled"] is True
     # Enabled: the password alone asks for a code, and is not a failure.
     asked = await login(username, STRONG_PASSWORD)
@@ -122,7 +127,7 @@ async def test_enrolment_then_sign_in_with_a_code_used_once(gql, db, login, staf
     assert asked["userErrors"][0]["field"] == ["otp"]
     assert await login_state(db, user_id) == (0, False)
     # The code already used to confirm is a replay; a wrong one fails like a wrong password.
-    replayed = await login(username, STRONG_PASSWORD, _code(secret))
+    replayed = await login(username, STRONG_PASSWORD, used)
     assert _codes(replayed) == ["LOGIN_FAILED"]
     assert _codes(await login(username, STRONG_PASSWORD, "123456")) == ["LOGIN_FAILED"]
     assert await login_state(db, user_id) == (2, False)
@@ -141,11 +146,11 @@ async def test_enrolment_then_sign_in_with_a_code_used_once(gql, db, login, staf
 
 async def test_disabling_needs_a_fresh_code(gql, db, login, staff):
     username = await staff("teacher")
-    secret = await _enrol(gql, username)
+    secret, used = await _enrol(gql, username)
     assert await db.fetchval(
         "SELECT totp_enabled_at IS NOT NULL FROM app_user WHERE username = $1", username
     )
-    refused = await gql(DISABLE, as_user=username, variables={"c": _code(secret)})  # a replay
+    refused = await gql(DISABLE, as_user=username, variables={"c": used})  # a replay
     assert _codes(refused.ok()["disableTotp"]) == ["WRONG_CODE"]
     disabled = await gql(DISABLE, as_user=username, variables={"c": _code(secret, 1)})
     assert disabled.ok()["disableTotp"] == {"totpEnabled": False, "userErrors": []}
