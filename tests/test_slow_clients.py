@@ -5,58 +5,31 @@ five connections; the tests assert what the client sees, never how long it took.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-SCHOOLGRAPH = Path(sys.executable).with_name("schoolgraph")
+from tests.live import serve
+
 MAX_CONNECTIONS = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[tuple[str, int]]:
-    port = _free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
         "SCHOOLGRAPH_HEADER_TIMEOUT": "1",
         "SCHOOLGRAPH_BODY_TIMEOUT": "1",
         "SCHOOLGRAPH_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
-        "SCHOOLGRAPH_WORKERS": "1",  # the connection cap is per worker process
     }
-    process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-        [str(SCHOOLGRAPH), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(600):
-            assert process.poll() is None, "schoolgraph serve exited"
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # One worker (`serve`'s test default): the connection cap is per worker process.
+    with serve(database_url, env) as base:
+        host, _, port = base.removeprefix("http://").partition(":")
+        yield host, int(port)
 
 
 def _answer(connection: socket.socket, wait: float = 15.0) -> tuple[bytes, bool]:
