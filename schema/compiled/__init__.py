@@ -1,0 +1,42 @@
+"""Compiled execution: the read shapes frontends hit most, answered by one SQL statement whose
+policy decisions are column expressions (docs/execution.md).
+
+`CompiledExecution` runs after validation and the query limits. When the operation is a query
+whose every selected field the compiler covers, it answers it and sets the result, so graphql-core
+does not execute; the answer's redactions and disclosures go into the request's context exactly
+as the resolvers' would, and `RecordAndRedact` turns them into errors and the record. Anything else
+falls back, as a whole, to the resolvers, which stay the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from graphql import ExecutionResult
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from schema.compiled.run import answer
+from schema.context import Context
+
+
+class CompiledExecution(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if (
+            isinstance(context, Context)
+            and context.settings.compiled_execution
+            and context.authorization
+            and execution.operation_type is OperationType.QUERY
+            and execution.graphql_document is not None
+        ):
+            data = await answer(
+                context,
+                execution.graphql_document,
+                execution.variables or {},
+                execution.operation_name,
+            )
+            if data is not None:
+                execution.result = ExecutionResult(data=data, errors=None)
+        yield
