@@ -36,19 +36,10 @@ from graphql import (
 )
 from hypothesis import strategies as st
 
+from tests.helpers import DEMO_ACCOUNTS
+
 # The demo accounts of SPEC §12, and no account at all.
-ACCOUNTS = [
-    "admin",
-    "principal",
-    "coordinator",
-    "designee",
-    "teacher",
-    "guardian",
-    "student",
-    "reporter",
-    "support",
-    "anonymous",
-]
+ACCOUNTS = [*DEMO_ACCOUNTS, "anonymous"]
 
 # Root fields drawn more often: the shapes frontends send most, which compiled execution answers.
 # Only a weight: a name missing from the schema is ignored, every other root is drawn too.
@@ -222,7 +213,7 @@ class DocumentWriter:
         parts: list[str] = []
         keys: set[str] = set()
         for name in names:
-            parts += self._field_maybe_twice(d, self.query, name, 1, keys, in_fragment=False)
+            parts += self._field(d, self.query, name, 1, keys, in_fragment=False)
         if not parts:
             parts.append("__typename")
         operation_name = draw(st.sampled_from([None, None, "Q"]))
@@ -246,31 +237,36 @@ class DocumentWriter:
         keys: set[str],
         *,
         in_fragment: bool,
-    ) -> str | None:
-        """One field of `parent`, with arguments, an alias and a directive as drawn; None when
-        the depth or the budget leaves no room for its selection."""
+    ) -> list[str]:
+        """A field of `parent`, with arguments, an alias and a directive as drawn, and now and
+        then the same field again under another alias with arguments of its own (a screen
+        showing two pages of one list); none when the depth or the budget leaves no room."""
         f = parent.fields[name]
         target = get_named_type(f.type)
         leaf = is_leaf_type(target)
-        if not leaf:
-            if depth + 1 > self.max_depth or d.objects <= 0:
-                return None
-            d.objects -= 1
-        args = self._arguments(d, name, f)
-        # Unaliased only where the response key is free; in a fragment a field with arguments
-        # gets an alias of its own, so that no two fragments ask one key with two argument sets.
-        if name in keys or (in_fragment and args) or d.draw(st.integers(0, 6)) == 6:
-            key = d.alias()
-            text = f"{key}: {name}"
-        else:
-            key = name
-            text = name
-        keys.add(key)
-        text += args
-        text += self._directive(d)
-        if not leaf:
-            text += " " + self._selection(d, target, depth + 1, in_fragment=in_fragment)
-        return text
+        times = 2 if f.args and d.draw(st.integers(0, 4)) == 4 else 1
+        found = []
+        for _ in range(times):
+            if not leaf:
+                if depth + 1 > self.max_depth or d.objects <= 0:
+                    break
+                d.objects -= 1
+            args = self._arguments(d, name, f)
+            # Unaliased only where the response key is free; in a fragment a field with
+            # arguments gets an alias of its own, so that no two fragments ask one key with two
+            # argument sets.
+            if name in keys or (in_fragment and args) or d.draw(st.integers(0, 6)) == 6:
+                key = d.alias()
+                text = f"{key}: {name}"
+            else:
+                key = name
+                text = name
+            keys.add(key)
+            text += args + self._directive(d)
+            if not leaf:
+                text += " " + self._selection(d, target, depth + 1, in_fragment=in_fragment)
+            found.append(text)
+        return found
 
     def _directive(self, d: _Draft) -> str:
         # Draws shrink towards 0: no directive, no alias, no fragment, no optional argument.
@@ -335,26 +331,8 @@ class DocumentWriter:
         chosen = d.draw(st.lists(st.sampled_from(names), min_size=1, max_size=most))
         parts = []
         for name in chosen:
-            parts += self._field_maybe_twice(d, type_, name, depth, keys, in_fragment=in_fragment)
+            parts += self._field(d, type_, name, depth, keys, in_fragment=in_fragment)
         return parts
-
-    def _field_maybe_twice(
-        self,
-        d: _Draft,
-        parent: GraphQLObjectType | GraphQLInterfaceType,
-        name: str,
-        depth: int,
-        keys: set[str],
-        *,
-        in_fragment: bool,
-    ) -> list[str]:
-        """The field, and now and then the same field again under another alias with arguments
-        of its own (a screen showing two pages of one list)."""
-        times = 2 if parent.fields[name].args and d.draw(st.integers(0, 4)) == 4 else 1
-        parts = [self._field(d, parent, name, depth, keys, in_fragment=in_fragment)]
-        if times == 2:
-            parts.append(self._field(d, parent, name, depth, keys, in_fragment=in_fragment))
-        return [p for p in parts if p is not None]
 
     # --- arguments -----------------------------------------------------------------------------
 
