@@ -5,7 +5,7 @@ from __future__ import annotations
 
 # Type → {field → the type it leads to, None for a scalar}.
 FIELDS: dict[str, dict[str, str | None]] = {
-    "Query": {"students": "StudentConnection"},
+    "Query": {"students": "StudentConnection", "student": "Student"},
     "StudentConnection": {"edges": "StudentEdge", "pageInfo": "PageInfo", "totalCount": None},
     "StudentEdge": {"cursor": None, "node": "Student"},
     "PageInfo": {
@@ -43,4 +43,7 @@ CONDITIONS: dict[str, frozenset[str]] = {
 }
 
 # Arguments the compiler handles on each root field; any other argument falls back.
-ARGUMENTS: dict[str, frozenset[str]] = {"students": frozenset({"first", "after", "orderBy"})}
+ARGUMENTS: dict[str, frozenset[str]] = {
+    "students": frozenset({"first", "after", "orderBy"}),
+    "student": frozenset({"id"}),
+}

@@ -34,10 +34,10 @@ from app.encryption import ENCRYPTED, DecryptionFailed, Keyring, _unknown_key, k
 from schema import reveals
 from schema.compiled.plan import plan_for
 from schema.compiled.shape import Selected, operation_of
-from schema.compiled.sql import STUDENT_COLUMNS, StudentsStatement
+from schema.compiled.sql import STUDENT_COLUMNS, StudentsStatement, student_by_id
 from schema.context import Context
 from schema.cursors import Cursors
-from schema.relay import page_size, to_global_id
+from schema.relay import from_global_id, page_size, to_global_id
 
 _WITHHELD = "no policy line allows this relation to read it"
 _SECRET = frozenset(ENCRYPTED["student"])
@@ -78,19 +78,24 @@ async def answer(
     if plan is None:
         return None
     roots = [s for s in plan.roots.values() if s.name != "__typename"]
-    if len(roots) != 1 or roots[0].name != "students":
+    if len(roots) != 1:
         return None
     if await context.viewer() is None:
         return None
     try:
-        students = await _students(context, roots[0], coerced)
+        root = roots[0]
+        value: dict[str, Any] | None
+        if root.name == "students":
+            value = await _students(context, root, coerced)
+        else:
+            value = await _student_by_id(context, root, coerced)
     except (_Fallback, DecryptionFailed):
         context.redactions.clear()
         context.disclosures = Batch()
         return None
     data: dict[str, Any] = {}
     for key, selected in plan.roots.items():
-        data[key] = "Query" if selected.name == "__typename" else students
+        data[key] = "Query" if selected.name == "__typename" else value
     return data
 
 
@@ -133,12 +138,7 @@ async def _students(
     cursor_wanted = any(c.name == "cursor" for e in edges for c in e.children.values()) or any(
         c.name in ("startCursor", "endCursor") for p in page_infos for c in p.children.values()
     )
-    columns = ["id", "school_id"]
-    for node in nodes:
-        for name in _student_fields(node):
-            for column in STUDENT_COLUMNS.get(name, ("school",) if name == "school" else ()):
-                if column not in columns:
-                    columns.append(column)
+    columns = _columns(nodes)
     if cursor_wanted:
         columns += [f"key:{c.attribute}" for c in keyset.columns]
     statement = StudentsStatement(
@@ -150,16 +150,7 @@ async def _students(
     params: dict[str, Any] = {"limit": size + 1}
     scope = context.scope(viewer)
     sql = statement.text(scope, key, params)
-    async with context.db() as connection:
-        raw = (await connection.execute(cached_text(sql), params)).scalar_one()
-        result = orjson.loads(raw)
-        rows: list[list[Any]] = result.get("rows") or []
-        ring = None
-        if rows and _SECRET & set(columns):
-            ring = await keyring(connection)
-            secret = [columns.index(c) for c in columns if c in _SECRET]
-            if any(_unknown_key(ring, _blob(row[i])) for row in rows for i in secret):
-                ring = await keyring(connection, fresh=True)
+    result, rows, ring = await _fetch(context, sql, params, columns, lambda r: r.get("rows") or [])
 
     position = {c: i for i, c in enumerate(columns)}
     page = rows[:size]
@@ -214,8 +205,56 @@ async def _students(
     return out
 
 
-def _student_fields(node: Selected) -> list[str]:
-    return [s.name for s in node.children.values()]
+def _columns(nodes: list[Selected]) -> list[str]:
+    """The row columns the selected Student fields are made of, `id` and `school_id` first."""
+    columns = ["id", "school_id"]
+    for node in nodes:
+        for selected in node.children.values():
+            name = selected.name
+            for column in STUDENT_COLUMNS.get(name, ("school",) if name == "school" else ()):
+                if column not in columns:
+                    columns.append(column)
+    return columns
+
+
+async def _fetch(
+    context: Context, sql: str, params: dict[str, Any], columns: list[str], rows_of: Any
+) -> tuple[Any, list[list[Any]], Keyring | None]:
+    """Run the statement; its JSON, its rows, and the keyring their encrypted columns need."""
+    async with context.db() as connection:
+        raw = (await connection.execute(cached_text(sql), params)).scalar_one()
+        result = orjson.loads(raw)
+        rows: list[list[Any]] = rows_of(result)
+        ring = None
+        if rows and _SECRET & set(columns):
+            ring = await keyring(connection)
+            secret = [columns.index(c) for c in columns if c in _SECRET]
+            if any(_unknown_key(ring, _blob(row[i])) for row in rows for i in secret):
+                ring = await keyring(connection, fresh=True)
+    return result, rows, ring
+
+
+async def _student_by_id(
+    context: Context, selected: Selected, variables: dict[str, Any]
+) -> dict[str, Any] | None:
+    try:
+        _, pk = from_global_id(_argument(selected.arguments.get("id"), variables), "Student")
+    except Exception as refused:
+        raise _Fallback("refused") from refused
+    viewer = await context.require_viewer()
+    columns = _columns([selected])
+    params: dict[str, Any] = {"id": pk}
+    scope = context.scope(viewer)
+    if scope.empty:
+        return None
+    sql = student_by_id(tuple(columns), scope, params)
+    _, rows, ring = await _fetch(context, sql, params, columns, lambda r: r)
+    if not rows:
+        return None
+    row = rows[0]
+    ref = _Student(row[0], row[1], context.student_mask(row[0], row[1]))
+    position = {c: i for i, c in enumerate(columns)}
+    return _student(context, selected, row, ref, position, ring, [selected.key])
 
 
 def _blob(value: Any) -> bytes | None:
