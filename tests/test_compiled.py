@@ -13,20 +13,11 @@ import httpx
 import pytest
 
 from app.config import get_settings
+from app.seed.accounts import DEMO_ACCOUNTS
 from schema.relay import to_global_id
 from tests.helpers import app_client
 
-ACCOUNTS = (
-    "admin",
-    "principal",
-    "coordinator",
-    "designee",
-    "teacher",
-    "guardian",
-    "student",
-    "reporter",
-    "support",
-)
+ACCOUNTS = [account.username for account in DEMO_ACCOUNTS]
 
 DIRECTORY = "{ students(first: 1000) { edges { node { id firstName lastName email } } } }"
 EVERYTHING = """
