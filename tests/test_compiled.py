@@ -175,6 +175,14 @@ query ($id: ID!) {
 """
 
 
+NODE = """
+query ($id: ID!) {
+  node(id: $id) { id __typename ... on Student { email displayName ...more } }
+}
+fragment more on Node { ... on Student { gender school { name } } }
+"""
+
+
 @pytest.mark.parametrize("user", ACCOUNTS)
 async def test_one_student_compiles_to_the_resolvers_answer(
     user: str,
@@ -190,6 +198,7 @@ async def test_one_student_compiles_to_the_resolvers_answer(
     targets += [to_global_id("Student", ids[-1]), to_global_id("Student", 2**62)]
     for target in targets:
         await _same(post, client, reference, db, ONE, user, {"id": target})
+        await _same(post, client, reference, db, NODE, user, {"id": target})
 
 
 async def test_withheld_fields_are_reported_in_document_order(
@@ -214,6 +223,8 @@ async def test_what_the_compiler_does_not_cover_falls_back_whole(
         ('{ students(first: 2, after: "nope") { totalCount } }', {}),
         ('{ student(id: "U3R1ZGVudDox") { id classes { id } } }', {}),
         ('{ student(id: "bm9wZQ") { id } }', {}),
+        ('{ node(id: "U2Nob29sOjE=") { id ... on School { name } } }', {}),
+        ('{ node(id: "Q2xhc3M6MQ==") { id } }', {}),
     ]:
         compiled = await post(client, query, "teacher", variables)
         resolved = await post(reference, query, "teacher", variables)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 # Type → {field → the type it leads to, None for a scalar}.
 FIELDS: dict[str, dict[str, str | None]] = {
-    "Query": {"students": "StudentConnection", "student": "Student"},
+    # `node` compiles as a Student: an id of any other type falls back when the request runs.
+    "Query": {"students": "StudentConnection", "student": "Student", "node": "Student"},
     "StudentConnection": {"edges": "StudentEdge", "pageInfo": "PageInfo", "totalCount": None},
     "StudentEdge": {"cursor": None, "node": "Student"},
     "PageInfo": {
@@ -46,4 +47,5 @@ CONDITIONS: dict[str, frozenset[str]] = {
 ARGUMENTS: dict[str, frozenset[str]] = {
     "students": frozenset({"first", "after", "orderBy"}),
     "student": frozenset({"id"}),
+    "node": frozenset({"id"}),
 }

@@ -237,10 +237,14 @@ async def _fetch(
 async def _student_by_id(
     context: Context, selected: Selected, variables: dict[str, Any]
 ) -> dict[str, Any] | None:
+    # `student(id)` refuses an id of another type; `node(id)` answers it, on the resolver path.
     try:
-        _, pk = from_global_id(_argument(selected.arguments.get("id"), variables), "Student")
+        expected = "Student" if selected.name == "student" else None
+        kind, pk = from_global_id(_argument(selected.arguments.get("id"), variables), expected)
     except Exception as refused:
         raise _Fallback("refused") from refused
+    if kind != "Student":
+        raise _Fallback(kind)
     viewer = await context.require_viewer()
     columns = _columns([selected])
     params: dict[str, Any] = {"id": pk}
