@@ -108,7 +108,7 @@ class RecordAndRedact(SchemaExtension):
             return
         await context.flush_disclosures()
         if context.redactions:
-            result.errors = [*(result.errors or []), *redaction_errors(context)]
+            result.errors = [*(result.errors or []), *redaction_errors(context, result.data)]
 
 
 class ProductionHardening(SchemaExtension):

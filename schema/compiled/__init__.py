@@ -33,10 +33,13 @@ class CompiledExecution(SchemaExtension):
         ):
             data = await answer(
                 context,
+                self.execution_context.schema._schema,
+                execution.query or "",
                 execution.graphql_document,
                 execution.variables or {},
                 execution.operation_name,
             )
             if data is not None:
+                context.compiled = True
                 execution.result = ExecutionResult(data=data, errors=None)
         yield
