@@ -19,7 +19,8 @@ import asyncpg
 # Disclosure columns that are the request's own, not what it disclosed.
 REQUEST_COLUMNS = {"id", "request_id", "disclosed_at", "txn", "mac", "prev_hash", "hash"}
 # Response extensions that are the request's own or measure how it was answered.
-REQUEST_EXTENSIONS = {"requestId", "sqlStatements", "casbinCalls"}
+# What differs between any two requests, or says which path answered.
+REQUEST_EXTENSIONS = {"requestId", "sqlStatements", "casbinCalls", "compiled"}
 
 
 @dataclass

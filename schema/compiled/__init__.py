@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from graphql import ExecutionResult
+from graphql import ExecutionResult, FieldNode, GraphQLError, located_error
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from schema.compiled.run import answer
+from schema.compiled.shape import operation_of
 from schema.context import Context
 
 
@@ -31,15 +33,36 @@ class CompiledExecution(SchemaExtension):
             and execution.operation_type is OperationType.QUERY
             and execution.graphql_document is not None
         ):
-            data = await answer(
-                context,
-                self.execution_context.schema._schema,
-                execution.query or "",
-                execution.graphql_document,
-                execution.variables or {},
-                execution.operation_name,
-            )
-            if data is not None:
+            try:
+                data = await answer(
+                    context,
+                    self.execution_context.schema._schema,
+                    execution.query or "",
+                    execution.graphql_document,
+                    execution.variables or {},
+                    execution.operation_name,
+                )
+            except Exception as error:  # the statement failed: the transaction is lost
                 context.compiled = True
-                execution.result = ExecutionResult(data=data, errors=None)
+                execution.result = ExecutionResult(data=None, errors=[_at_root(execution, error)])
+            else:
+                if data is not None:
+                    context.compiled = True
+                    execution.result = ExecutionResult(data=data, errors=None)
         yield
+
+
+def _at_root(execution: ExecutionContext, error: Exception) -> GraphQLError:
+    """The failure located at the operation's root field, as graphql-core locates a resolver's
+    (a compiled operation has one root field besides `__typename`)."""
+    document = execution.graphql_document
+    operation = operation_of(document, execution.operation_name) if document else None
+    fields = [
+        node
+        for node in (operation.selection_set.selections if operation else ())
+        if isinstance(node, FieldNode) and node.name.value != "__typename"
+    ]
+    if not fields:
+        return located_error(error, None, None)
+    root = fields[0]
+    return located_error(error, [root], [(root.alias or root.name).value])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,14 +179,17 @@ async def _students(
             out[response_key] = int(result.get("total") or 0)
         elif field.name == "pageInfo":
             info: dict[str, Any] = {}
+            # Each value only when asked: a cursor is sealed from key columns selected only
+            # when some cursor is asked for.
+            page_info: dict[str, Callable[[], Any]] = {
+                "__typename": lambda: "PageInfo",
+                "hasNextPage": lambda: len(rows) > size,
+                "hasPreviousPage": lambda: key is not None,
+                "startCursor": lambda: cursor(0) if page else None,
+                "endCursor": lambda: cursor(len(page) - 1) if page else None,
+            }
             for k, f in field.children.items():
-                info[k] = {
-                    "__typename": "PageInfo",
-                    "hasNextPage": len(rows) > size,
-                    "hasPreviousPage": key is not None,
-                    "startCursor": cursor(0) if page else None,
-                    "endCursor": cursor(len(page) - 1) if page else None,
-                }[f.name]
+                info[k] = page_info[f.name]()
             out[response_key] = info
         else:  # edges
             listed = []
