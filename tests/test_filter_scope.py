@@ -42,11 +42,21 @@ from graphql import (
 from schema import create_schema
 from schema.relay import from_global_id, to_global_id
 from schema.reveals import AGGREGATE, CURSOR, PAGE, PAYLOAD, REVEALS, VALUE
-from tests.helpers import DEMO_ACCOUNTS, GraphQLResponse
+from tests.helpers import GraphQLResponse
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
 
-ACCOUNTS = DEMO_ACCOUNTS
+ACCOUNTS = (
+    "admin",
+    "principal",
+    "coordinator",
+    "designee",
+    "teacher",
+    "guardian",
+    "student",
+    "reporter",
+    "support",
+)
 # The demo accounts, and two of them holding a grant (made by the test, revoked after it):
 # (account, grantor, grant scope, index of the target among `candidates()` ids).
 GRANTED = {
