@@ -34,10 +34,6 @@ class CorsOrigins:
     exact: tuple[str, ...] = ()
     pattern: str | None = None
 
-    @property
-    def any(self) -> bool:
-        return "*" in self.exact
-
 
 def parse_origins(raw: str | None, *, production: bool) -> CorsOrigins:
     """`SCHOOLGRAPH_CORS_ORIGINS` as given, or the default of the environment.
