@@ -207,6 +207,9 @@ class Settings:
     # (app/passwords/tokens.py).
     reset_token_hours: int = 24
     invitation_days: int = 14
+    # Answer the read shapes it covers with one compiled SQL statement (docs/execution.md); off,
+    # every query takes the resolver path, which stays the reference.
+    compiled_execution: bool = True
     # Origins whose pages may call the API from a browser (app/cors.py).
     cors_origins: CorsOrigins = field(default_factory=CorsOrigins)
     # Persisted queries (app/persisted/protocol.py): `automatic` (Apollo's protocol), `allowlist`
@@ -302,6 +305,7 @@ def get_settings() -> Settings:
         reset_token_hours=_env_int("SCHOOLGRAPH_RESET_TOKEN_HOURS", 24),
         invitation_days=_env_int("SCHOOLGRAPH_INVITATION_DAYS", 14),
         cors_origins=_cors_origins(environment),
+        compiled_execution=os.environ.get("SCHOOLGRAPH_COMPILED_EXECUTION", "1") != "0",
         persisted_queries=os.environ.get("SCHOOLGRAPH_PERSISTED_QUERIES") or "automatic",
     )
     if settings.persisted_queries not in ("automatic", "allowlist", "off"):

@@ -347,6 +347,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             extensions["sqlStatements"] = request.state.statements.statements
             # Zero unless the policy was (re)compiled meanwhile: decisions come from its tables.
             extensions["casbinCalls"] = CASBIN_CALLS.calls - request.state.casbin_calls
+            # Whether the compiled path answered (docs/execution.md), for tests and benchmarks.
+            extensions["compiled"] = context.compiled
         processed["extensions"] = extensions
         return processed
 

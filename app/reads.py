@@ -124,6 +124,12 @@ def _where(scope: RowScope, flt: StudentFilter, params: dict[str, Any]) -> str:
     return " AND ".join([_scope_sql(scope, params), *_filter_sql(flt, params)])
 
 
+def student_where(scope: RowScope, flt: StudentFilter, params: dict[str, Any]) -> str:
+    """The WHERE condition `list_students` and `count_students` use (alias `s`), for statements
+    built elsewhere that must see exactly the same rows (schema/compiled)."""
+    return _where(scope, flt, params)
+
+
 async def list_students(
     *,
     connection: AsyncConnection,

@@ -31,6 +31,7 @@ from schema.auth.mutations import AuthMutation
 from schema.auth.passwords import PasswordMutation
 from schema.auth.second_factor import SecondFactorMutation
 from schema.classes.queries import ClassQuery
+from schema.compiled import CompiledExecution
 from schema.context import Context
 from schema.descriptions import describe_access
 from schema.direct import call_directly
@@ -107,7 +108,7 @@ class RecordAndRedact(SchemaExtension):
             return
         await context.flush_disclosures()
         if context.redactions:
-            result.errors = [*(result.errors or []), *redaction_errors(context)]
+            result.errors = [*(result.errors or []), *redaction_errors(context, result.data)]
 
 
 class ProductionHardening(SchemaExtension):
@@ -158,6 +159,9 @@ def create_schema(
     if settings.production:
         extensions.append(ProductionHardening)
     extensions.append(lambda: QueryAnalysis(limits, cache=not settings.production))
+    # Last: it runs once the document is valid and within the limits, and its answer goes through
+    # RecordAndRedact like the resolvers' (docs/execution.md).
+    extensions.append(CompiledExecution)
     schema = Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
     call_directly(schema)
     describe_access(schema, policy or load_policy(settings.policy_dir))

@@ -69,6 +69,8 @@ class Context:
     # Off only in the benchmark's own entry point, to measure what authorization costs.
     authorization: bool = True
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Set when the compiled path answered the operation (schema/compiled).
+    compiled: bool = False
     redactions: dict[tuple[str, ...], Redaction] = field(default_factory=dict)
     disclosures: disclosures.Batch = field(default_factory=disclosures.Batch)
     _connection: AsyncConnection | None = None
@@ -245,7 +247,10 @@ class Context:
         self.disclosures.add(student.pk, field_class, basis, grant)
 
     def redact(self, info: Info, obj: str, reason: str) -> None:
-        path = info.path.as_list()
+        self.redact_at(info.path.as_list(), obj, reason)
+
+    def redact_at(self, path: list[str | int], obj: str, reason: str) -> None:
+        """`redact` for a value at `path` of the response (the compiled path has no `info`)."""
         pattern = tuple("*" if isinstance(p, int) else p for p in path)
         redaction = self.redactions.get(pattern)
         if redaction is None:

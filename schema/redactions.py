@@ -24,14 +24,46 @@ from app.guidance import refusal
 from schema.context import Context, Redaction
 
 
-def redaction_errors(context: Context) -> list[GraphQLError]:
-    """One FORBIDDEN error per path pattern the request redacted."""
+def redaction_errors(context: Context, data: Any) -> list[GraphQLError]:
+    """One FORBIDDEN error per path pattern the request redacted, in the order of their first
+    withheld value in the response (depth first, rows in list order), each with that value's
+    path: the same order however the fields were completed, resolved or compiled."""
     roles = {role for role, _ in context._viewer.roles} if context._viewer else set()
-    found = []
+    placed = []
     for pattern, redaction in context.redactions.items():
-        field = ".".join(pattern)
-        found.append(_error(context, field, redaction, roles))
+        first = _first_path(pattern, redaction)
+        placed.append((_position(data, first), first, pattern, redaction))
+    placed.sort(key=lambda p: p[0])
+    found = []
+    for _, first, pattern, redaction in placed:
+        redaction.path = first
+        found.append(_error(context, ".".join(pattern), redaction, roles))
     return found
+
+
+def _first_path(pattern: tuple[str, ...], redaction: Redaction) -> list[str | int]:
+    if not redaction.indexes or not redaction.indexes[0]:
+        return redaction.path
+    rows = iter(min(redaction.indexes))
+    return [next(rows) if part == "*" else part for part in pattern]
+
+
+def _position(data: Any, path: list[str | int]) -> tuple[int, ...]:
+    """Where `path` falls in the response, depth first: response keys by their place in the
+    document (the order of `data`'s keys), list positions as they are."""
+    found = []
+    value = data
+    for part in path:
+        if isinstance(part, int):
+            found.append(part)
+            value = value[part] if isinstance(value, list) and part < len(value) else None
+        elif isinstance(value, dict) and part in value:
+            found.append(list(value).index(part))
+            value = value[part]
+        else:
+            found.append(-1)
+            value = None
+    return tuple(found)
 
 
 def _error(context: Context, field: str, redaction: Redaction, roles: set[str]) -> GraphQLError:

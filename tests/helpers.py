@@ -12,6 +12,19 @@ import httpx
 from app.asgi import create_app
 from app.config import Settings
 
+# The demo accounts of SPEC §12, one per role.
+DEMO_ACCOUNTS = (
+    "admin",
+    "principal",
+    "coordinator",
+    "designee",
+    "teacher",
+    "guardian",
+    "student",
+    "reporter",
+    "support",
+)
+
 
 @asynccontextmanager
 async def app_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:

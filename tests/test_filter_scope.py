@@ -42,21 +42,11 @@ from graphql import (
 from schema import create_schema
 from schema.relay import from_global_id, to_global_id
 from schema.reveals import AGGREGATE, CURSOR, PAGE, PAYLOAD, REVEALS, VALUE
-from tests.helpers import GraphQLResponse
+from tests.helpers import DEMO_ACCOUNTS, GraphQLResponse
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
 
-ACCOUNTS = (
-    "admin",
-    "principal",
-    "coordinator",
-    "designee",
-    "teacher",
-    "guardian",
-    "student",
-    "reporter",
-    "support",
-)
+ACCOUNTS = DEMO_ACCOUNTS
 # The demo accounts, and two of them holding a grant (made by the test, revoked after it):
 # (account, grantor, grant scope, index of the target among `candidates()` ids).
 GRANTED = {

@@ -49,21 +49,14 @@ from hypothesis import strategies as st
 
 from app.config import get_settings
 from schema import create_schema
+from tests.helpers import DEMO_ACCOUNTS
 from tests.oracle import FIELD_CLASS, Facts, Oracle, StudentAccess, expected_value
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "40"))
 
 # The nine demo accounts of SPEC §12, anonymous, and two holders of a legitimate-interest grant.
 ACCOUNTS = [
-    "admin",
-    "principal",
-    "coordinator",
-    "designee",
-    "teacher",
-    "guardian",
-    "student",
-    "reporter",
-    "support",
+    *DEMO_ACCOUNTS,
     "anonymous",
     "designee+class grant",
     "coordinator+student grant",

@@ -1,0 +1,51 @@
+"""Which fields compile: the types the compiler walks and, per type, the fields it answers and the
+type each leads to (None for a leaf). A field not listed here makes the whole query fall back."""
+
+from __future__ import annotations
+
+# Type → {field → the type it leads to, None for a scalar}.
+FIELDS: dict[str, dict[str, str | None]] = {
+    # `node` compiles as a Student: an id of any other type falls back when the request runs.
+    "Query": {"students": "StudentConnection", "student": "Student", "node": "Student"},
+    "StudentConnection": {"edges": "StudentEdge", "pageInfo": "PageInfo", "totalCount": None},
+    "StudentEdge": {"cursor": None, "node": "Student"},
+    "PageInfo": {
+        "hasNextPage": None,
+        "hasPreviousPage": None,
+        "startCursor": None,
+        "endCursor": None,
+    },
+    "Student": {
+        "id": None,
+        "firstName": None,
+        "lastName": None,
+        "preferredName": None,
+        "displayName": None,
+        "gradeLevel": None,
+        "studentNumber": None,
+        "email": None,
+        "phone": None,
+        "dateOfBirth": None,
+        "gender": None,
+        "ethnicity": None,
+        "school": "School",
+    },
+    "School": {"id": None, "name": None, "code": None, "level": None},
+}
+
+# The names a fragment's type condition may use on each type (the type and its interfaces).
+CONDITIONS: dict[str, frozenset[str]] = {
+    "Query": frozenset({"Query"}),
+    "StudentConnection": frozenset({"StudentConnection"}),
+    "StudentEdge": frozenset({"StudentEdge"}),
+    "PageInfo": frozenset({"PageInfo"}),
+    "Student": frozenset({"Student", "Node"}),
+    "School": frozenset({"School", "Node"}),
+}
+
+# Arguments the compiler handles on each root field; any other argument falls back.
+ARGUMENTS: dict[str, frozenset[str]] = {
+    "students": frozenset({"first", "after", "orderBy"}),
+    "student": frozenset({"id"}),
+    "node": frozenset({"id"}),
+}
