@@ -36,6 +36,7 @@ from schema.context import Context
 from schema.descriptions import describe_access
 from schema.direct import call_directly
 from schema.errors import MASKED_CODES, CodedErrors, code_of, give_codes, log_errors, unexpected
+from schema.executor import Executor
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.redactions import redaction_errors
@@ -162,7 +163,13 @@ def create_schema(
     # Last: it runs once the document is valid and within the limits, and its answer goes through
     # RecordAndRedact like the resolvers' (docs/execution.md).
     extensions.append(CompiledExecution)
-    schema = Schema(query=Query, mutation=Mutation, types=[Node], extensions=extensions)
+    schema = Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Node],
+        extensions=extensions,
+        execution_context_class=Executor,
+    )
     call_directly(schema)
     describe_access(schema, policy or load_policy(settings.policy_dir))
     return schema
