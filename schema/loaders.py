@@ -3,9 +3,10 @@ for, however many rows the query touches. Values come back in key order (missing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import Row
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
     from schema.context import Context
 
 Rows = list[Row[Any]]
+
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+class Loader(DataLoader[K, T]):
+    """A DataLoader whose callers each await their own view of a load. graphql-core cancels the
+    siblings of a failed field, and cancelling a task cancels the future it awaits: without the
+    shield, that would be the load every other field asking for the same key awaits too, and
+    they would fail with it."""
+
+    def load(self, key: K) -> Awaitable[T]:
+        return asyncio.shield(super().load(key))
 
 _GUARDIANS_SQL = text(
     """
@@ -72,17 +87,17 @@ class Loaders:
         self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id", sealed="app_user")
         self.teachers = self._grouped_sql(_TEACHERS_SQL, "class_id", sealed="app_user")
         self.enrollments = self._grouped_sql(_ENROLLMENTS_SQL, "student_id")
-        self.student = DataLoader(load_fn=self._load_students)
+        self.student = Loader(load_fn=self._load_students)
         # An inspection request's bundle, by request id (`DataRequest.export`).
-        self.data_export = DataLoader(load_fn=self._load_exports)
+        self.data_export = Loader(load_fn=self._load_exports)
         self.statements = self._grouped(
             "student_statement", "student_id", "created_at DESC, id DESC"
         )
         self.audit_changes = self._grouped("audit_change", "audit_event_id", "field, id")
-        self.deletion_preview = DataLoader(load_fn=self._load_deletion_previews)
+        self.deletion_preview = Loader(load_fn=self._load_deletion_previews)
         self._rosters: dict[tuple[int, tuple[Any, ...] | None], DataLoader[int, Rows]] = {}
         # How many students each class's roster lists (`Class.students.totalCount`).
-        self.roster_count = DataLoader(load_fn=self._load_roster_counts)
+        self.roster_count = Loader(load_fn=self._load_roster_counts)
         self._disclosures: dict[int, DataLoader[int, Rows]] = {}
 
     def roster(self, first: int, after: tuple[Any, ...] | None = None) -> DataLoader[int, Rows]:
@@ -102,7 +117,7 @@ class Loaders:
                     )
                 return [rosters.get(class_id, []) for class_id in class_ids]
 
-            loader = self._rosters[first, after] = DataLoader(load_fn=load)
+            loader = self._rosters[first, after] = Loader(load_fn=load)
         return loader
 
     async def _load_roster_counts(self, class_ids: Sequence[int]) -> list[int]:
@@ -139,7 +154,7 @@ class Loaders:
                     )
                 return [found[i] for i in student_ids]
 
-            loader = self._disclosures[first] = DataLoader(load_fn=load)
+            loader = self._disclosures[first] = Loader(load_fn=load)
         return loader
 
     async def _load_students(self, ids: Sequence[int]) -> list[Row[Any] | None]:
@@ -171,7 +186,7 @@ class Loaders:
             rows = await grouped.load_many(keys)
             return [group[0] if group else None for group in rows]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     def _grouped(
         self, table: str, key: str, order: str, *, taught_only: bool = False
@@ -192,7 +207,7 @@ class Loaders:
                 )
             return [grouped[k] for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
     def _grouped_sql(
         self, sql: Any, key: str, *, sealed: str | None = None
@@ -210,7 +225,7 @@ class Loaders:
                     grouped[getattr(row, key)].append(row)
             return [grouped[k] for k in keys]
 
-        return DataLoader(load_fn=load)
+        return Loader(load_fn=load)
 
 
 LoadFn = Callable[[Sequence[int]], Awaitable[list[Any]]]

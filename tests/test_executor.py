@@ -7,13 +7,14 @@ import asyncio
 import gc
 from typing import Any
 
+import pytest
 from graphql import ExecutionResult, GraphQLSchema, build_schema, execute, parse
 
 from schema.executor import Executor
 
 SDL = """
 type Parent { slow: String  late: String  failing: String! }
-type Query { parent: Parent }
+type Query { parent: Parent  parents: [Parent!] }
 """
 
 
@@ -29,19 +30,31 @@ def _schema(ran: list[str]) -> GraphQLSchema:
         ran.append("late")
         return "late"
 
-    def failing(*_: Any) -> str:
+    def failing(source: dict[str, bool], *_: Any) -> str:
+        if source["ok"]:
+            return "ok"
         raise ValueError("no")
 
     parent = schema.type_map["Parent"]
     parent.fields["slow"].resolve = slow  # type: ignore[attr-defined]
     parent.fields["late"].resolve = late  # type: ignore[attr-defined]
     parent.fields["failing"].resolve = failing  # type: ignore[attr-defined]
-    schema.query_type.fields["parent"].resolve = lambda *_: {}  # type: ignore[union-attr]
+    query = schema.query_type
+    assert query is not None
+    query.fields["parent"].resolve = lambda *_: {"ok": False}
+    # The first item completes (its fields pending), the second fails: the list is null.
+    query.fields["parents"].resolve = lambda *_: [{"ok": True}, {"ok": False}]
     return schema
 
 
-async def _run(executor: type | None, ran: list[str]) -> ExecutionResult:
-    document = parse("{ parent { slow late failing } }")
+DOCUMENTS = {
+    "parent": "{ parent { slow late failing } }",
+    "parents": "{ parents { slow late failing } }",
+}
+
+
+async def _run(executor: type | None, ran: list[str], root: str) -> ExecutionResult:
+    document = parse(DOCUMENTS[root])
     result = execute(_schema(ran), document, executor_class=executor)
     if not isinstance(result, ExecutionResult):
         result = await result
@@ -51,16 +64,21 @@ async def _run(executor: type | None, ran: list[str]) -> ExecutionResult:
     return result
 
 
-async def test_siblings_of_a_failed_non_null_field_do_not_run_after_the_response() -> None:
+@pytest.mark.parametrize("root", DOCUMENTS)
+async def test_siblings_of_a_failed_non_null_field_do_not_run_after_the_response(
+    root: str,
+) -> None:
     ran: list[str] = []
-    result = await _run(Executor, ran)
-    assert result.data == {"parent": None}
-    assert [e.path for e in result.errors or []] == [["parent", "failing"]]
+    result = await _run(Executor, ran, root)
+    assert result.data == {root: None}
+    failed = [root, 1, "failing"] if root == "parents" else [root, "failing"]
+    assert [e.path for e in result.errors or []] == [failed]
     assert ran == []
 
 
-async def test_graphql_cores_own_executor_would_run_them() -> None:
+@pytest.mark.parametrize("root", DOCUMENTS)
+async def test_graphql_cores_own_executor_would_run_them(root: str) -> None:
     ran: list[str] = []
-    result = await _run(None, ran)
-    assert result.data == {"parent": None}
-    assert sorted(ran) == ["late", "slow"]
+    result = await _run(None, ran, root)
+    assert result.data == {root: None}
+    assert set(ran) == {"late", "slow"}

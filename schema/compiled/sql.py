@@ -13,25 +13,7 @@ from typing import Any
 
 from app import reads
 from app.relations import RowScope
-
-# Student field → the columns its value is made of.
-STUDENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "firstName": ("first_name",),
-    "lastName": ("last_name",),
-    "preferredName": ("preferred_name",),
-    "displayName": ("preferred_name", "first_name", "last_name"),
-    "gradeLevel": ("grade_level",),
-    "studentNumber": ("student_number",),
-    "email": ("email",),
-    "phone": ("phone",),
-    "dateOfBirth": ("date_of_birth",),
-    "gender": ("gender",),
-    "ethnicity": ("ethnicity",),
-}
-_SCHOOL = (
-    "(SELECT json_build_array(sc.id, sc.name, sc.code, sc.level)"
-    " FROM school sc WHERE sc.id = s.school_id)"
-)
+from schema.compiled.student import expression
 
 
 @dataclass(frozen=True)
@@ -80,9 +62,7 @@ def student_by_id(columns: tuple[str, ...], scope: RowScope, params: dict[str, A
 
 
 def _expression(column: str, keyset: Any) -> str:
-    if column == "school":
-        return _SCHOOL
     if column.startswith("key:"):
         attribute = column[4:]
         return str(next(c.sql for c in keyset.columns if c.attribute == attribute))
-    return f"s.{column}"
+    return expression(column)

@@ -1,0 +1,60 @@
+"""What every compiled root needs: the signal to fall back, its arguments' values, and the run of
+its statement."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from graphql import (
+    EnumValueNode,
+    IntValueNode,
+    NullValueNode,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+)
+
+from app.database import cached_text
+from app.encryption import Keyring, keyring
+from schema.compiled.shape import Selected
+from schema.context import Context
+
+# A root field's answer: (context, its selection, the request's coerced variables) → its value.
+Root = Callable[[Context, Selected, dict[str, Any]], Awaitable[Any]]
+
+
+class Fallback(Exception):
+    """The resolvers answer this operation (a refusal is theirs to report, in their words)."""
+
+
+def argument(selected: Selected, name: str, variables: dict[str, Any]) -> Any:
+    """The value of one of `selected`'s arguments (None when absent or null)."""
+    node: ValueNode | None = selected.arguments.get(name)
+    if node is None or isinstance(node, NullValueNode):
+        return None
+    if isinstance(node, VariableNode):
+        return variables.get(node.name.value)
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode | EnumValueNode):
+        return node.value
+    raise Fallback("argument")
+
+
+async def fetch(
+    context: Context, sql: str, params: dict[str, Any], *, secret: bool
+) -> tuple[Any, Keyring | None]:
+    """Run a statement whose one column is JSON text; its value, and the keyring when the
+    columns it selected hold `secret` (encrypted) values. A value under a key the keyring does
+    not have fails to decrypt, and the operation falls back: the resolvers reload the keys."""
+    async with context.db() as connection:
+        raw = (await connection.execute(cached_text(sql), params)).scalar_one()
+        ring = await keyring(connection) if secret else None
+    return orjson.loads(raw), ring
+
+
+def blob(value: str | None) -> bytes | None:
+    """An encrypted column's bytes from its JSON text (`\\x…`)."""
+    return None if value is None else bytes.fromhex(value[2:])

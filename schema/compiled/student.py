@@ -1,0 +1,158 @@
+"""A Student in a compiled answer: the columns its selected fields are made of, and its value
+from its row.
+
+A row is a JSON array of columns whose positions the caller records (`id` and `school_id` first).
+Scalars are columns of `student s`; a nested field (`NESTED`) is one JSON sub-select over `s`,
+rendered by its own function. Each field is decided as the resolver decides it — with the
+context's own `allows` (which records the disclosure) or withheld with `redact_at` — so the two
+paths cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.encryption import ENCRYPTED, Keyring
+from schema.compiled.base import blob
+from schema.compiled.shape import Selected
+from schema.context import Context
+from schema.relay import to_global_id
+
+WITHHELD = "no policy line allows this relation to read it"
+SECRET = frozenset(ENCRYPTED["student"])
+Path = list[str | int]
+
+# Scalar field → the columns of `student s` its value is made of.
+STUDENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "firstName": ("first_name",),
+    "lastName": ("last_name",),
+    "preferredName": ("preferred_name",),
+    "displayName": ("preferred_name", "first_name", "last_name"),
+    "gradeLevel": ("grade_level",),
+    "studentNumber": ("student_number",),
+    "email": ("email",),
+    "phone": ("phone",),
+    "dateOfBirth": ("date_of_birth",),
+    "gender": ("gender",),
+    "ethnicity": ("ethnicity",),
+}
+
+
+@dataclass
+class StudentRef:
+    """What `Context.allows` needs of a row."""
+
+    pk: int
+    school_id: int
+    mask: int
+
+
+# A nested field's value: (context, its selection, its sub-select's JSON, the student, the
+# keyring, its path) → its value in the response.
+Render = Callable[[Context, Selected, Any, StudentRef, Keyring | None, Path], Any]
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A Student field answered from one JSON sub-select over the student row `s`."""
+
+    sql: str
+    render: Render
+    # Whether `Student.<field>` is decided (allowed or withheld) before `render` is called;
+    # False when the field's release is the renderer's to decide (marks, classes, portfolio).
+    decided: bool = True
+    # Whether its values are encrypted (the keyring is loaded).
+    secret: bool = False
+
+
+def _school(
+    context: Context,
+    selected: Selected,
+    school: Any,
+    ref: StudentRef,
+    ring: Keyring | None,
+    path: Path,
+) -> dict[str, Any] | None:
+    if school is None:
+        return None
+    pk, name, code, level = school
+    values = {"__typename": "School", "name": name, "code": code, "level": level}
+    return {
+        key: to_global_id("School", pk) if f.name == "id" else values[f.name]
+        for key, f in selected.children.items()
+    }
+
+
+NESTED: dict[str, Nested] = {
+    "school": Nested(
+        "(SELECT json_build_array(sc.id, sc.name, sc.code, sc.level)"
+        " FROM school sc WHERE sc.id = s.school_id)",
+        _school,
+    ),
+}
+
+
+def columns(nodes: list[Selected]) -> list[str]:
+    """The row columns the Student fields selected in `nodes` are made of, `id` and `school_id`
+    first."""
+    found = ["id", "school_id"]
+    for node in nodes:
+        for selected in node.children.values():
+            name = selected.name
+            for column in STUDENT_COLUMNS.get(name, (name,) if name in NESTED else ()):
+                if column not in found:
+                    found.append(column)
+    return found
+
+
+def expression(column: str) -> str:
+    """The SQL of one column of a student row (over `student s`)."""
+    nested = NESTED.get(column)
+    return nested.sql if nested else f"s.{column}"
+
+
+def secret(columns: list[str]) -> bool:
+    """Whether any of `columns` holds encrypted values."""
+    return any(c in SECRET or (c in NESTED and NESTED[c].secret) for c in columns)
+
+
+def ref_of(context: Context, row: list[Any]) -> StudentRef:
+    return StudentRef(row[0], row[1], context.student_mask(row[0], row[1]))
+
+
+def render(
+    context: Context,
+    selected: Selected,
+    row: list[Any],
+    ref: StudentRef,
+    position: dict[str, int],
+    ring: Keyring | None,
+    path: Path,
+) -> dict[str, Any]:
+    """The Student `selected` asks for, from its row; withheld fields null and redacted."""
+    out: dict[str, Any] = {}
+    for key, field in selected.children.items():
+        name = field.name
+        nested = NESTED.get(name)
+        if name == "__typename":
+            out[key] = "Student"
+        elif name == "id":
+            out[key] = to_global_id("Student", ref.pk)
+        elif (nested is None or nested.decided) and not context.allows(ref, f"Student.{name}"):
+            context.redact_at([*path, key], f"Student.{name}", WITHHELD)
+            out[key] = None
+        elif nested is not None:
+            out[key] = nested.render(context, field, row[position[name]], ref, ring, [*path, key])
+        elif name == "displayName":
+            preferred = row[position["preferred_name"]]
+            first = row[position["first_name"]]
+            out[key] = f"{preferred or first} {row[position['last_name']][:1]}."
+        else:
+            (column,) = STUDENT_COLUMNS[name]
+            value = row[position[column]]
+            if column in SECRET and ring is not None:
+                value = ring.decrypt("student", column, ref.pk, blob(value))
+            out[key] = value
+    return out
