@@ -11,6 +11,7 @@ import pytest
 from graphql import ExecutionResult, GraphQLSchema, build_schema, execute, parse
 
 from schema.executor import Executor
+from schema.loaders import Loader
 
 SDL = """
 type Parent { slow: String  late: String  failing: String! }
@@ -82,3 +83,17 @@ async def test_graphql_cores_own_executor_would_run_them(root: str) -> None:
     result = await _run(None, ran, root)
     assert result.data == {root: None}
     assert set(ran) == {"late", "slow"}
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_load_others_await() -> None:
+    async def load(keys: Any) -> list[str]:
+        await asyncio.sleep(0.01)
+        return [f"row {k}" for k in keys]
+
+    loader: Loader[int, str] = Loader(load_fn=load)
+    abandoned = asyncio.ensure_future(loader.load(1))
+    kept = asyncio.ensure_future(loader.load(1))
+    await asyncio.sleep(0)
+    abandoned.cancel()  # as graphql-core cancels the siblings of a failed field
+    assert await kept == "row 1"
+    assert abandoned.cancelled()
