@@ -42,6 +42,10 @@ _BASIS_ORDER = (
 )
 
 
+class RequestEnded(RuntimeError):
+    """The request's transaction has ended; nothing more is read or written in it."""
+
+
 @dataclass
 class Redaction:
     """One error per field path pattern: `students.edges.*.node.email` denied N times, at the
@@ -74,6 +78,7 @@ class Context:
     redactions: dict[tuple[str, ...], Redaction] = field(default_factory=dict)
     disclosures: disclosures.Batch = field(default_factory=disclosures.Batch)
     _connection: AsyncConnection | None = None
+    _ended: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _viewer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _viewer: Viewer | None = None
@@ -94,6 +99,8 @@ class Context:
         The whole request is one transaction: reads, disclosures and writes commit together.
         """
         async with self._lock:
+            if self._ended:
+                raise RequestEnded("the request's transaction has ended")
             if self._connection is None:
                 self._connection = await self.engine.connect()
                 await self._connection.begin()
@@ -112,17 +119,21 @@ class Context:
                 )
 
     async def finish(self, *, commit: bool) -> None:
-        """End the request's transaction."""
-        if self._connection is None:
-            return
-        try:
-            if commit:
-                await self._connection.commit()
-            else:
-                await self._connection.rollback()
-        finally:
-            await self._connection.close()
-            self._connection = None
+        """End the request's transaction, once the statement in flight (if any) has ended. The
+        connection is not used after that: a load still queued for fields the response
+        abandoned (the siblings of a failed field) is refused, not run in a new transaction."""
+        async with self._lock:
+            self._ended = True
+            if self._connection is None:
+                return
+            try:
+                if commit:
+                    await self._connection.commit()
+                else:
+                    await self._connection.rollback()
+            finally:
+                await self._connection.close()
+                self._connection = None
 
     # --- viewer -----------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class Loader(DataLoader[K, T]):
     def load(self, key: K) -> Awaitable[T]:
         return asyncio.shield(super().load(key))
 
+
 _GUARDIANS_SQL = text(
     """
     SELECT gl.student_id, gl.id AS link_id, gl.relationship, gl.legal_guardian, gl.data_access,

@@ -31,6 +31,7 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "school": "School",
     },
     "School": {"id": None, "name": None, "code": None, "level": None},
+    "Term": {"id": None, "name": None, "startsOn": None, "endsOn": None},
 }
 
 # The names a fragment's type condition may use on each type (the type and its interfaces).
@@ -41,6 +42,7 @@ CONDITIONS: dict[str, frozenset[str]] = {
     "PageInfo": frozenset({"PageInfo"}),
     "Student": frozenset({"Student", "Node"}),
     "School": frozenset({"School", "Node"}),
+    "Term": frozenset({"Term", "Node"}),
 }
 
 # Arguments the compiler handles on each root field; any other argument falls back.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.encryption import ENCRYPTED, Keyring
+from schema.compiled import objects
 from schema.compiled.base import blob
 from schema.compiled.shape import Selected
 from schema.context import Context
@@ -75,23 +76,10 @@ def _school(
     ring: Keyring | None,
     path: Path,
 ) -> dict[str, Any] | None:
-    if school is None:
-        return None
-    pk, name, code, level = school
-    values = {"__typename": "School", "name": name, "code": code, "level": level}
-    return {
-        key: to_global_id("School", pk) if f.name == "id" else values[f.name]
-        for key, f in selected.children.items()
-    }
+    return objects.render("School", selected, school)
 
 
-NESTED: dict[str, Nested] = {
-    "school": Nested(
-        "(SELECT json_build_array(sc.id, sc.name, sc.code, sc.level)"
-        " FROM school sc WHERE sc.id = s.school_id)",
-        _school,
-    ),
-}
+NESTED: dict[str, Nested] = {"school": Nested(objects.subselect("School", "s.school_id"), _school)}
 
 
 def columns(nodes: list[Selected]) -> list[str]:

@@ -1,0 +1,50 @@
+"""Objects whose every field is a column of one row, answered from a JSON sub-select: School,
+Term (and any such type added to `PLAIN`).
+
+`subselect(type, key_sql)` is the JSON array of the row whose id is `key_sql` (null when there is
+none); `render(type, selected, value)` the object the selection asks for from it. No policy
+decides their fields: the field that leads to them was decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schema.compiled.shape import Selected
+from schema.relay import to_global_id
+
+
+@dataclass(frozen=True)
+class Plain:
+    table: str
+    # GraphQL field → column, in the array's order after the id.
+    fields: dict[str, str]
+
+
+PLAIN: dict[str, Plain] = {
+    "School": Plain("school", {"name": "name", "code": "code", "level": "level"}),
+    "Term": Plain("term", {"name": "name", "startsOn": "starts_on", "endsOn": "ends_on"}),
+}
+
+
+def subselect(type_name: str, key_sql: str) -> str:
+    plain = PLAIN[type_name]
+    columns = ", ".join(f"o.{c}" for c in plain.fields.values())
+    row = f"json_build_array(o.id, {columns})"
+    return f"(SELECT {row} FROM {plain.table} o WHERE o.id = {key_sql})"  # noqa: S608 (names)
+
+
+def render(type_name: str, selected: Selected, value: list[Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    position = {name: i for i, name in enumerate(PLAIN[type_name].fields, start=1)}
+    out: dict[str, Any] = {}
+    for key, field in selected.children.items():
+        if field.name == "__typename":
+            out[key] = type_name
+        elif field.name == "id":
+            out[key] = to_global_id(type_name, value[0])
+        else:
+            out[key] = value[position[field.name]]
+    return out
