@@ -230,6 +230,19 @@ class Context:
         allowed = self.policy.write_mask(obj) if act == "write" else self.decide(obj)
         return self._viewer.district_mask & allowed
 
+    def academic_release(self, student: StudentRef, name: str) -> bool | None:
+        """How much of an academic field (`Student.marks`, `Student.classes`) this student
+        releases: False everything, True only the viewer's own classes, None nothing. Records the
+        disclosure when released; the caller withholds when not."""
+        if hit := student.mask & self.decide(f"Student.{name}"):
+            self.record_disclosure(student, f"Student.{name}", hit)
+            return False
+        own = student.mask & self.decide(f"Student.{name}@own_classes")
+        if own:
+            self.record_disclosure(student, f"Student.{name}@own_classes", own)
+            return True
+        return None
+
     def record_disclosure(self, student: StudentRef, obj: str, hit: int) -> None:
         """Record that `obj` of this student was read through the pairs of `hit`."""
         field_class = self._recorded_class(obj)

@@ -28,7 +28,7 @@ Lister = Callable[[Context, Student], Awaitable[Sequence[Node] | None]]
 
 
 async def _marks(context: Context, student: Student) -> Sequence[Node] | None:
-    own_only = student.academic_release(context, "marks")
+    own_only = context.academic_release(student, "marks")
     if own_only is None:
         return None
     loaders = context.loaders

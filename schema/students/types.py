@@ -127,23 +127,12 @@ class Student(Node):
     # academic
     def _own_classes_only(self, info: Info, name: str) -> bool | None:
         """True: only the viewer's own classes; False: everything; None: nothing."""
-        own_only = self.academic_release(info.context, name)
+        own_only = info.context.academic_release(self, name)
         if own_only is None:
             info.context.redact(
                 info, f"Student.{name}", "no policy line allows this relation to read it"
             )
         return own_only
-
-    def academic_release(self, context: Context, name: str) -> bool | None:
-        """`_own_classes_only` without the redaction; records the disclosure when released."""
-        if hit := self.mask & context.decide(f"Student.{name}"):
-            context.record_disclosure(self, f"Student.{name}", hit)
-            return False
-        own = self.mask & context.decide(f"Student.{name}@own_classes")
-        if own:
-            context.record_disclosure(self, f"Student.{name}@own_classes", own)
-            return True
-        return None
 
     def _taught(self, info: Info) -> frozenset[int]:
         viewer = info.context._viewer
