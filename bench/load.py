@@ -52,6 +52,7 @@ class LoadResult:
     statements: int  # sum of `extensions.sqlStatements` over the responses that had it
     casbin_calls: int  # sum of `extensions.casbinCalls`
     parsed: int  # responses that had `extensions.sqlStatements`
+    compiled: int = 0  # responses the compiled path answered (`extensions.compiled`)
 
     @property
     def rps(self) -> float:
@@ -64,6 +65,11 @@ class LoadResult:
     @property
     def casbin_per_request(self) -> float | None:
         return self.casbin_calls / self.parsed if self.parsed else None
+
+    @property
+    def compiled_share(self) -> float | None:
+        """The share of answers that reported how they were answered and came compiled."""
+        return self.compiled / self.parsed if self.parsed else None
 
 
 class LoadClient(Protocol):
@@ -122,6 +128,7 @@ class Wrk:
             statements=raw["statements"],
             casbin_calls=raw["casbin"],
             parsed=raw["parsed"],
+            compiled=raw["compiled"],
         )
 
 
@@ -129,6 +136,7 @@ class Wrk:
 
 _STATEMENTS = re.compile(rb'"sqlStatements":\s*(\d+)')
 _CASBIN = re.compile(rb'"casbinCalls":\s*(\d+)')
+_COMPILED = re.compile(rb'"compiled":\s*true')
 
 
 class _Connection(asyncio.Protocol):
@@ -214,7 +222,7 @@ class PythonClient:
             for body in bodies
         ]
         latencies: list[float] = []
-        tally = {"failed": 0, "statements": 0, "casbin": 0, "parsed": 0}
+        tally = {"failed": 0, "statements": 0, "casbin": 0, "parsed": 0, "compiled": 0}
         loop = asyncio.get_running_loop()
         answered = asyncio.Event()  # a response arrived (or a client gave up)
         stop = asyncio.Event()  # send no more: what is in flight is drained, not counted
@@ -248,6 +256,7 @@ class PythonClient:
                         tally["statements"] += statements
                         tally["parsed"] += 1
                     tally["casbin"] += _extension(_CASBIN, body) or 0
+                    tally["compiled"] += _COMPILED.search(body) is not None
                     if not connection.open:  # the server chose to close: open another
                         connection = await connect()
             finally:
@@ -275,4 +284,5 @@ class PythonClient:
             statements=tally["statements"],
             casbin_calls=tally["casbin"],
             parsed=tally["parsed"],
+            compiled=tally["compiled"],
         )

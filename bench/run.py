@@ -79,6 +79,7 @@ class Results:
                     "rps": r.rps,
                     "statements_per_request": r.statements_per_request,
                     "casbin_per_request": r.casbin_per_request,
+                    "compiled_share": r.compiled_share,
                 }
             )
         return {

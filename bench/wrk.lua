@@ -2,7 +2,8 @@
 --   wrk ... -s bench/wrk.lua URL -- BODIES_FILE TOKEN
 -- Posts the GraphQL bodies of BODIES_FILE (one JSON document per line) in turn with the bearer
 -- TOKEN, and tallies what the responses say: failures (not 200, or a GraphQL error) and the SQL
--- statements and Casbin calls that the server reports in `extensions`. `done` prints one line,
+-- statements and Casbin calls that the server reports in `extensions`, and how many answers
+-- the compiled path gave (`extensions.compiled`). `done` prints one line,
 -- "BENCH {json}", that bench/load.py reads.
 
 local threads = {}
@@ -14,7 +15,7 @@ end
 -- Per-thread state: globals, so that `done` can read them with thread:get().
 bodies = {}
 position = 0
-failed, statements, casbin, parsed = 0, 0, 0, 0
+failed, statements, casbin, parsed, compiled = 0, 0, 0, 0, 0
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -43,10 +44,13 @@ function response(status, headers, body)
   if c then
     casbin = casbin + tonumber(c)
   end
+  if string.find(body, '"compiled":%s*true') then
+    compiled = compiled + 1
+  end
 end
 
 function done(summary, latency, requests)
-  local totals = { failed = 0, statements = 0, casbin = 0, parsed = 0 }
+  local totals = { failed = 0, statements = 0, casbin = 0, parsed = 0, compiled = 0 }
   for _, thread in ipairs(threads) do
     for key in pairs(totals) do
       totals[key] = totals[key] + thread:get(key)
@@ -55,10 +59,11 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests": %d, "seconds": %.6f, "errors": %d, "p50": %.4f, "p95": %.4f,'
-      .. ' "p99": %.4f, "failed": %d, "statements": %d, "casbin": %d, "parsed": %d}\n',
+      .. ' "p99": %.4f, "failed": %d, "statements": %d, "casbin": %d, "parsed": %d,'
+      .. ' "compiled": %d}\n',
     summary.requests, summary.duration / 1e6,
     e.connect + e.read + e.write + e.status + e.timeout,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
-    totals.failed, totals.statements, totals.casbin, totals.parsed
+    totals.failed, totals.statements, totals.casbin, totals.parsed, totals.compiled
   ))
 end
