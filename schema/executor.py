@@ -1,24 +1,47 @@
-"""The executor: graphql-core's, except that work a bubbling error abandons is dropped, not run.
+"""The executor: graphql-core's, except that a failed field's siblings are neither cancelled
+mid-statement nor run after the response.
 
-When a non-null field fails, graphql-core nulls its parent and, by default, still runs the
-parent's other fields "in the background" to observe their errors. Here their values are never
-sent, so running them would read rows, record disclosures and withhold fields the response does
-not contain — after the request's connection has gone back to the pool and its record has been
-written. So a sibling that has not started is closed instead: it has done nothing yet. Its
-resolver's coroutine, created but not started either, waits among its arguments or in the field
-map it closes over (graphql-core wraps it to complete its value) and is closed with it, or it
-would be reported as never awaited.
-Anything already running is left to graphql-core, which settles it.
+graphql-core 3.3 handles a failed field two ways, and both hurt a request that is one
+transaction with a record of what it disclosed:
+
+- A sibling still *running* when a field fails is cancelled (`gather_with_cancel`). Cancelled
+  inside a statement, it spoils the request's transaction: every later statement fails,
+  the record's INSERT included, and the whole response turns into a 503. Here siblings are
+  settled instead: each finishes, then the first failure (in field order) is raised, as
+  graphql-core 3.2 did. What they disclosed is recorded like any read the request made.
+- A sibling *not yet started* when a field fails synchronously (a non-null field nulling its
+  parent) would be run "in the background", after the response — reading rows, recording
+  disclosures and withholding fields the response does not contain, after the request's
+  connection has gone back to the pool and its record has been written. Here it is closed
+  instead: it has done nothing yet. Its resolver's coroutine, created but not started either,
+  waits among its arguments or in the field map it closes over (graphql-core wraps it to
+  complete its value) and is closed with it, or it would be reported as never awaited.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Iterable
 from inspect import CORO_CREATED, getcoroutinestate, iscoroutine
 from types import CoroutineType
 from typing import Any
 
+import graphql.execution.executor as graphql_executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+
+async def gather_settled(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Every awaitable's result once all have finished; the first failure, in their order,
+    raised once all have finished."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+# graphql-core's executor looks this name up in its module at every call.
+graphql_executor.gather_with_cancel = gather_settled  # type: ignore[attr-defined]
 
 
 def _close_unstarted(coroutine: CoroutineType[Any, Any, Any]) -> None:
