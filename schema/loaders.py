@@ -38,16 +38,22 @@ class Loader(DataLoader[K, T]):
         return asyncio.shield(super().load(key))
 
 
-_GUARDIANS_SQL = text(
-    """
-    SELECT gl.student_id, gl.id AS link_id, gl.relationship, gl.legal_guardian, gl.data_access,
-           u.id, u.first_name, u.last_name, u.email, u.phone
-    FROM guardian_link gl JOIN app_user u ON u.id = gl.guardian_user_id
-    WHERE gl.student_id = ANY(:values)
-      AND gl.starts_on <= CURRENT_DATE AND (gl.ends_on IS NULL OR gl.ends_on >= CURRENT_DATE)
-    ORDER BY gl.student_id, u.last_name, u.first_name, u.id
-    """
+# A student's guardians today (`Student.guardians`, and the compiled path's sub-select): the links
+# in force, by name. The link's id last: one guardian linked twice lists in one order on both paths.
+GUARDIANS_FROM = "guardian_link gl JOIN app_user u ON u.id = gl.guardian_user_id"
+GUARDIANS_IN_FORCE = (
+    "gl.starts_on <= CURRENT_DATE AND (gl.ends_on IS NULL OR gl.ends_on >= CURRENT_DATE)"
 )
+GUARDIANS_ORDER = "u.last_name, u.first_name, u.id, gl.id"
+_GUARDIANS_SQL = text(
+    "SELECT gl.student_id, gl.id AS link_id, gl.relationship,"  # noqa: S608 (names only)
+    " gl.legal_guardian, gl.data_access, u.id, u.first_name, u.last_name, u.email, u.phone"
+    f" FROM {GUARDIANS_FROM}"
+    f" WHERE gl.student_id = ANY(:values) AND {GUARDIANS_IN_FORCE}"
+    f" ORDER BY gl.student_id, {GUARDIANS_ORDER}"
+)
+# A student's portfolio items, oldest first (also the compiled path's order).
+PORTFOLIO_ITEMS_ORDER = "created_at, id"
 _TEACHERS_SQL = text(
     """
     SELECT ta.class_id, u.id, u.first_name, u.last_name, u.email
@@ -82,7 +88,7 @@ class Loaders:
         )
         self.readiness = self._grouped("readiness_indicator", "student_id", "category, indicator")
         self.portfolio = self._by_key("portfolio", "student_id")
-        self.portfolio_items = self._grouped("portfolio_item", "student_id", "created_at, id")
+        self.portfolio_items = self._grouped("portfolio_item", "student_id", PORTFOLIO_ITEMS_ORDER)
         # Newest first: the first of each kind is the one in force.
         self.consents = self._grouped("consent", "student_id", "recorded_at DESC, id DESC")
         self.guardians = self._grouped_sql(_GUARDIANS_SQL, "student_id", sealed="app_user")

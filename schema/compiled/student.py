@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.encryption import ENCRYPTED, Keyring
-from schema.compiled import objects
+from schema.compiled import guardians, objects, portfolio
 from schema.compiled.base import blob
 from schema.compiled.shape import Selected
 from schema.context import Context
@@ -79,7 +79,11 @@ def _school(
     return objects.render("School", selected, school)
 
 
-NESTED: dict[str, Nested] = {"school": Nested(objects.subselect("School", "s.school_id"), _school)}
+NESTED: dict[str, Nested] = {
+    "school": Nested(objects.subselect("School", "s.school_id"), _school),
+    "guardians": Nested(guardians.SQL, guardians.render, secret=True),
+    "portfolio": Nested(portfolio.SQL, portfolio.render, decided=False, secret=True),
+}
 
 
 def columns(nodes: list[Selected]) -> list[str]:

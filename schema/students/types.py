@@ -12,9 +12,9 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from app import models
-from app.consent.rules import coppa_withheld
 from schema.context import Context, Info
 from schema.relay import Node, to_global_id
+from schema.students import portfolio as portfolios
 
 if TYPE_CHECKING:
     from schema.classes.types import Class, Enrollment
@@ -184,41 +184,23 @@ class Student(Node):
     @strawberry.field(description="The items the viewer may see, by each item's visibility.")
     async def portfolio(self, info: Info) -> Portfolio | None:
         context = info.context
-        if not self.mask & context.decide("Student.portfolio"):
-            context.redact(info, "Student.portfolio", "no policy line allows this relation")
+        if not portfolios.allowed(context, self):
+            context.redact(info, "Student.portfolio", portfolios.WITHHELD)
             return None
         return await self.released_portfolio(context)
 
     async def released_portfolio(self, context: Context) -> Portfolio | None:
         """The portfolio with the items the viewer may see by their visibility; None when the
         student has none or the viewer may not read it (no redaction: `portfolio` makes it)."""
-        if not self.mask & context.decide("Student.portfolio"):
-            return None
-        # Collected from an under-13 student without parental consent in force: no longer used
-        # (app/consent/rules.py), so released only where the policy releases such items.
-        withheld = (
-            self.mask & context.decide("PortfolioItem.WITHOUT_CONSENT")
-            if coppa_withheld(self.row)
-            else -1
-        )
-        released = {
-            v: hit
-            for v in ("PRIVATE", "TEACHERS", "COORDINATOR")
-            if (hit := self.mask & context.decide(f"PortfolioItem.{v}") & withheld)
-        }
+        if not portfolios.allowed(context, self):
+            return None  # nothing to load
         portfolio = await context.loaders.portfolio.load(self.pk)
         if portfolio is None:
             return None
-        items = [
-            r
-            for r in await context.loaders.portfolio_items.load(self.pk)
-            if r.visibility in released
-        ]
-        hit = 0
-        for item in items:
-            hit |= released[item.visibility]
-        if hit:
-            context.record_disclosure(self, "Student.portfolio", hit)
+        rows = await context.loaders.portfolio_items.load(self.pk)
+        items = portfolios.released_items(context, self, self.row, portfolio, rows)
+        if items is None:
+            return None
         return Portfolio(
             id=to_global_id("Portfolio", portfolio.id),
             headline=portfolio.headline,
