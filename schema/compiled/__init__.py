@@ -34,7 +34,7 @@ class CompiledExecution(SchemaExtension):
             and execution.graphql_document is not None
         ):
             try:
-                data = await answer(
+                answered = await answer(
                     context,
                     self.execution_context.schema._schema,
                     execution.query or "",
@@ -42,19 +42,20 @@ class CompiledExecution(SchemaExtension):
                     execution.variables or {},
                     execution.operation_name,
                 )
-            except Exception as error:  # the statement failed: the transaction is lost
+            except Exception as error:  # outside any root's answer: the transaction is lost
                 context.compiled = True
                 execution.result = ExecutionResult(data=None, errors=[_at_root(execution, error)])
             else:
-                if data is not None:
+                if answered is not None:
+                    data, errors = answered
                     context.compiled = True
-                    execution.result = ExecutionResult(data=data, errors=None)
+                    execution.result = ExecutionResult(data=data, errors=errors or None)
         yield
 
 
 def _at_root(execution: ExecutionContext, error: Exception) -> GraphQLError:
-    """The failure located at the operation's root field, as graphql-core locates a resolver's
-    (a compiled operation has one root field besides `__typename`)."""
+    """A failure outside the roots' answers (which locate their own, run.py) located at the
+    operation's first root field besides `__typename`."""
     document = execution.graphql_document
     operation = operation_of(document, execution.operation_name) if document else None
     fields = [

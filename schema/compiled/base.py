@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from graphql import (
     EnumValueNode,
+    GraphQLError,
     IntValueNode,
     NullValueNode,
     StringValueNode,
@@ -27,6 +28,18 @@ Root = Callable[[Context, Selected, dict[str, Any]], Awaitable[Any]]
 
 class Fallback(Exception):
     """The resolvers answer this operation (a refusal is theirs to report, in their words)."""
+
+
+class Failed(Exception):
+    """Statements of a root field failed (the transaction is lost): `value` is the root's answer
+    with what they would have answered nulled as graphql-core nulls a failed field, `errors` the
+    failures located where the resolvers' would be. A root that raises anything else failed as
+    a whole, at its own path."""
+
+    def __init__(self, value: Any, errors: list[GraphQLError]) -> None:
+        super().__init__(errors[0].message if errors else "failed")
+        self.value = value
+        self.errors = errors
 
 
 def argument(selected: Selected, name: str, variables: dict[str, Any]) -> Any:

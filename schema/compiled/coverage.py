@@ -6,7 +6,26 @@ from __future__ import annotations
 # Type → {field → the type it leads to, None for a scalar}.
 FIELDS: dict[str, dict[str, str | None]] = {
     # `node` compiles as a Student: an id of any other type falls back when the request runs.
-    "Query": {"students": "StudentConnection", "student": "Student", "node": "Student"},
+    "Query": {
+        "students": "StudentConnection",
+        "student": "Student",
+        "node": "Student",
+        "viewer": "Viewer",
+    },
+    # `sessions` is not covered.
+    "Viewer": {
+        "id": None,
+        "username": None,
+        "firstName": None,
+        "lastName": None,
+        "roles": "RoleGrant",
+        "district": "District",
+        "student": "Student",
+        "children": "Student",
+    },
+    "RoleGrant": {"role": None, "schoolId": None},
+    # The plain fields only: its settings are decided by the policy, on the resolver path.
+    "District": {"id": None, "name": None},
     "StudentConnection": {"edges": "StudentEdge", "pageInfo": "PageInfo", "totalCount": None},
     "StudentEdge": {"cursor": None, "node": "Student"},
     "PageInfo": {
@@ -63,6 +82,9 @@ CONDITIONS: dict[str, frozenset[str]] = {
     "StudentConnection": frozenset({"StudentConnection"}),
     "StudentEdge": frozenset({"StudentEdge"}),
     "PageInfo": frozenset({"PageInfo"}),
+    "Viewer": frozenset({"Viewer"}),
+    "RoleGrant": frozenset({"RoleGrant"}),
+    "District": frozenset({"District", "Node"}),
     "Student": frozenset({"Student", "Node"}),
     "School": frozenset({"School", "Node"}),
     "Term": frozenset({"Term", "Node"}),

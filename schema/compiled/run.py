@@ -4,22 +4,30 @@ Per request: the plan (cached), then each root field's answer (`roots.ROOTS`) in
 The answers put what they withheld and disclosed into the request's context, as the resolvers
 do; when any root falls back, all of that is undone and the resolvers answer the whole
 operation.
+
+The roots run in the order the resolvers' statements would (`roots.STEP`). A root whose
+statement fails is null and its error located at its path (`base.Failed`: at the field whose
+statement it was), as graphql-core locates a resolver's; a non-null root's null is the whole
+`data`'s, and the roots after it are not run (graphql-core drops them too). The roots after a
+nullable one run as the resolvers would, in the lost transaction: their statements fail too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import DocumentNode, GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLNonNull, GraphQLSchema, located_error
 from graphql.execution.values import get_variable_values
 
 from app.disclosures import Batch
 from app.encryption import DecryptionFailed
-from schema.compiled.base import Fallback
+from schema.compiled.base import Failed, Fallback
 from schema.compiled.plan import plan_for
-from schema.compiled.roots import ROOTS
+from schema.compiled.roots import ANONYMOUS, ROOTS, STEP
 from schema.compiled.shape import operation_of
 from schema.context import Context
+
+Answer = tuple[dict[str, Any] | None, list[GraphQLError]]
 
 
 async def answer(
@@ -29,9 +37,10 @@ async def answer(
     document: DocumentNode,
     variables: dict[str, Any],
     operation_name: str | None,
-) -> dict[str, Any] | None:
-    """The operation's `data`, with its redactions and disclosures added to `context`; None when
-    the compiler does not cover the operation (the resolvers answer it)."""
+) -> Answer | None:
+    """The operation's `data` and the errors of statements that failed, with its redactions and
+    disclosures added to `context`; None when the compiler does not cover the operation (the
+    resolvers answer it)."""
     operation = operation_of(document, operation_name)
     if operation is None:
         return None
@@ -40,17 +49,40 @@ async def answer(
         return None  # the resolvers report the bad variables
     coerced = values.coerced
     plan = plan_for(query, document, operation_name, coerced)
-    if plan is None or await context.viewer() is None:
+    if plan is None:
         return None
-    data: dict[str, Any] = {}
+    if await context.viewer() is None and any(s.name not in ANONYMOUS for s in plan.roots.values()):
+        return None  # the resolvers refuse the anonymous request
+    # The response's keys in document order; the roots answered in the resolvers' order.
+    data: dict[str, Any] = dict.fromkeys(plan.roots)
+    errors: list[GraphQLError] = []
+    ordered = sorted(plan.roots.items(), key=lambda root: STEP.get(root[1].name, 0))
     try:
-        for key, selected in plan.roots.items():
+        for key, selected in ordered:
             if selected.name == "__typename":
                 data[key] = "Query"
-            else:
+                continue
+            try:
                 data[key] = await ROOTS[selected.name](context, selected, coerced)
+            except (Fallback, DecryptionFailed):
+                raise
+            except Failed as failed:
+                data[key] = failed.value
+                errors += failed.errors
+            except Exception as error:
+                data[key] = None
+                errors.append(located_error(error, selected.nodes, [key]))
+            else:
+                continue
+            if data[key] is None and _non_null(schema, selected.name):
+                return None, errors
     except (Fallback, DecryptionFailed):
         context.redactions.clear()
         context.disclosures = Batch()
         return None
-    return data
+    return data, errors
+
+
+def _non_null(schema: GraphQLSchema, root: str) -> bool:
+    query = schema.query_type
+    return query is not None and isinstance(query.fields[root].type, GraphQLNonNull)

@@ -32,6 +32,8 @@ class Selected:
     type_name: str | None
     arguments: dict[str, ValueNode] = field(default_factory=dict)
     children: dict[str, Selected] = field(default_factory=dict)
+    # The document's nodes of this key, in document order: where an error about it is located.
+    nodes: list[FieldNode] = field(default_factory=list)
 
 
 class NotCovered(Exception):
@@ -118,7 +120,7 @@ def _add_field(
     name = node.name.value
     key = node.alias.value if node.alias else name
     if name == "__typename":
-        found.setdefault(key, Selected(key, name, None))
+        found.setdefault(key, Selected(key, name, None)).nodes.append(node)
         return
     fields = FIELDS[type_name]
     if name not in fields:
@@ -130,6 +132,7 @@ def _add_field(
     selected = found.get(key)
     if selected is None:
         selected = found[key] = Selected(key, name, target, arguments)
+    selected.nodes.append(node)
     if target is not None:
         if node.selection_set is None:
             raise NotCovered(name)

@@ -49,15 +49,15 @@ class StudentsStatement:
         return f"SELECT json_build_object({', '.join(parts)})::text"
 
 
-def student_by_id(columns: tuple[str, ...], scope: RowScope, params: dict[str, Any]) -> str:
-    """The statement of `student(id)`: the row `reads.students_by_id` would return (`:id`, within
-    the viewer's scope), as a list of at most one row array."""
+def students_by_id(columns: tuple[str, ...], scope: RowScope, params: dict[str, Any]) -> str:
+    """The statement of students by id (`:ids`): the rows `reads.students_by_id` would return
+    (those within the viewer's scope), as a list of row arrays in no particular order."""
     keyset = reads.STUDENT_ORDERS["ID"][0]
     values = ", ".join(_expression(c, keyset) for c in columns)
     where = reads.student_where(scope, reads.StudentFilter(), params)
     return (
         f"SELECT coalesce(json_agg(json_build_array({values})), '[]'::json)::text"
-        f" FROM student s WHERE s.id = :id AND {where}"
+        f" FROM student s WHERE s.id = ANY(:ids) AND {where}"
     )
 
 

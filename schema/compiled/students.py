@@ -17,7 +17,7 @@ from schema import reveals
 from schema.compiled import student
 from schema.compiled.base import Fallback, argument, fetch
 from schema.compiled.shape import Selected
-from schema.compiled.sql import StudentsStatement, student_by_id
+from schema.compiled.sql import StudentsStatement, students_by_id
 from schema.context import Context
 from schema.cursors import Cursors
 from schema.relay import from_global_id, page_size
@@ -128,11 +128,11 @@ async def student_by_global_id(
         raise Fallback(kind)
     viewer = await context.require_viewer()
     columns = student.columns([selected])
-    params: dict[str, Any] = {"id": pk}
+    params: dict[str, Any] = {"ids": [pk]}
     scope = context.scope(viewer)
     if scope.empty:
         return None
-    sql = student_by_id(tuple(columns), scope, params)
+    sql = students_by_id(tuple(columns), scope, params)
     rows, ring = await fetch(context, sql, params, secret=student.secret(columns))
     if not rows:
         return None

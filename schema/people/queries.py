@@ -55,26 +55,29 @@ class ViewerType:
         return await own_sessions(info, int(from_global_id(self.id)[1]))
 
 
+def viewer_type(viewer: Viewer) -> ViewerType:
+    """`Query.viewer`'s value for a signed-in viewer (the compiled path answers from it too)."""
+    return ViewerType(
+        id=to_global_id("StaffMember", viewer.user_id),
+        username=viewer.username,
+        first_name=viewer.first_name,
+        last_name=viewer.last_name,
+        roles=[
+            RoleGrant(role=role, school_id=to_global_id("School", s) if s else None)
+            for role, s in sorted(viewer.roles, key=lambda r: (r[0], r[1] or 0))
+        ],
+        district_id=viewer.district_id,
+        student_id=viewer.student_id,
+        guardian_of=sorted(viewer.guardian_of),
+    )
+
+
 @strawberry.type
 class PeopleQuery:
     @strawberry.field(description="The signed-in user; null for an anonymous request.")
     async def viewer(self, info: Info) -> ViewerType | None:
         viewer = await info.context.viewer()
-        if viewer is None:
-            return None
-        return ViewerType(
-            id=to_global_id("StaffMember", viewer.user_id),
-            username=viewer.username,
-            first_name=viewer.first_name,
-            last_name=viewer.last_name,
-            roles=[
-                RoleGrant(role=role, school_id=to_global_id("School", s) if s else None)
-                for role, s in sorted(viewer.roles, key=lambda r: (r[0], r[1] or 0))
-            ],
-            district_id=viewer.district_id,
-            student_id=viewer.student_id,
-            guardian_of=sorted(viewer.guardian_of),
-        )
+        return None if viewer is None else viewer_type(viewer)
 
     @strawberry.field(
         description="Any object by global id; null when it does not exist or the "
