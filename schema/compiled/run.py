@@ -57,6 +57,8 @@ async def answer(
     data: dict[str, Any] = dict.fromkeys(plan.roots)
     errors: list[GraphQLError] = []
     ordered = sorted(plan.roots.items(), key=lambda root: STEP.get(root[1].name, 0))
+    nulled = False
+    last: list[GraphQLError] = []
     try:
         for key, selected in ordered:
             if selected.name == "__typename":
@@ -68,19 +70,24 @@ async def answer(
                 raise
             except Failed as failed:
                 data[key] = failed.value
-                errors += failed.errors
+                found = failed.errors
             except Exception as error:
                 data[key] = None
-                errors.append(located_error(error, selected.nodes, [key]))
+                found = [located_error(error, selected.nodes, [key])]
             else:
                 continue
+            # A failed non-null root nulls the data; the other roots still run, as the
+            # resolvers' do (schema/executor.py), and its error is reported once they have.
             if data[key] is None and _non_null(schema, selected.name):
-                return None, errors
+                nulled = True
+                last += found
+            else:
+                errors += found
     except (Fallback, DecryptionFailed):
         context.redactions.clear()
         context.disclosures = Batch()
         return None
-    return data, errors
+    return (None if nulled else data), errors + last
 
 
 def _non_null(schema: GraphQLSchema, root: str) -> bool:
