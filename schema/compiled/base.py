@@ -22,6 +22,9 @@ from app.encryption import Keyring, keyring
 from schema.compiled.shape import Selected
 from schema.context import Context
 
+# The reason a withheld Student field gives (the resolvers' `reveal` and `_own_classes_only`).
+WITHHELD = "no policy line allows this relation to read it"
+
 # A root field's answer: (context, its selection, the request's coerced variables) → its value.
 Root = Callable[[Context, Selected, dict[str, Any]], Awaitable[Any]]
 

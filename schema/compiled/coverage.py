@@ -71,6 +71,26 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "createdAt": None,
         "updatedAt": None,
         "erasedAt": None,
+        "marks": "Mark",
+        "readiness": "ReadinessIndicator",
+    },
+    # `Mark.class` is not here: a selection of it falls back.
+    "Mark": {
+        "id": None,
+        "score": None,
+        "letter": None,
+        "comment": None,
+        "recordedAt": None,
+        "term": "Term",
+    },
+    "ReadinessIndicator": {
+        "id": None,
+        "indicator": None,
+        "category": None,
+        "met": None,
+        "value": None,
+        "achievedOn": None,
+        "source": None,
     },
     "School": {"id": None, "name": None, "code": None, "level": None},
     "Term": {"id": None, "name": None, "startsOn": None, "endsOn": None},
@@ -91,6 +111,8 @@ CONDITIONS: dict[str, frozenset[str]] = {
     "Guardian": frozenset({"Guardian", "Node"}),
     "Portfolio": frozenset({"Portfolio", "Node"}),
     "PortfolioItem": frozenset({"PortfolioItem", "Node"}),
+    "Mark": frozenset({"Mark", "Node"}),
+    "ReadinessIndicator": frozenset({"ReadinessIndicator", "Node"}),
 }
 
 # Arguments the compiler handles on each root field; any other argument falls back.

@@ -1,9 +1,10 @@
 """Objects whose every field is a column of one row, answered from a JSON sub-select: School,
-Term, District's plain fields (and any such type added to `PLAIN`).
+Term, District's plain fields, ReadinessIndicator (and any such type added to `PLAIN`).
 
 `subselect(type, key_sql)` is the JSON array of the row whose id is `key_sql` (null when there is
-none); `render(type, selected, value)` the object the selection asks for from it. No policy
-decides their fields: the field that leads to them was decided.
+none), `listselect(type, where_sql, order_sql)` the JSON list of such arrays of the rows `where_sql`
+selects; `render(type, selected, value)` the object the selection asks for from one array. No
+policy decides their fields: the field that leads to them was decided.
 """
 
 from __future__ import annotations
@@ -27,14 +28,38 @@ PLAIN: dict[str, Plain] = {
     "District": Plain("district", {"name": "name"}),
     "School": Plain("school", {"name": "name", "code": "code", "level": "level"}),
     "Term": Plain("term", {"name": "name", "startsOn": "starts_on", "endsOn": "ends_on"}),
+    "ReadinessIndicator": Plain(
+        "readiness_indicator",
+        {
+            "indicator": "indicator",
+            "category": "category",
+            "met": "met",
+            "value": "value",
+            "achievedOn": "achieved_on",
+            "source": "source",
+        },
+    ),
 }
+
+
+def _row(plain: Plain) -> str:
+    columns = ", ".join(f"o.{c}" for c in plain.fields.values())
+    return f"json_build_array(o.id, {columns})"
 
 
 def subselect(type_name: str, key_sql: str) -> str:
     plain = PLAIN[type_name]
-    columns = ", ".join(f"o.{c}" for c in plain.fields.values())
-    row = f"json_build_array(o.id, {columns})"
-    return f"(SELECT {row} FROM {plain.table} o WHERE o.id = {key_sql})"  # noqa: S608 (names)
+    return f"(SELECT {_row(plain)} FROM {plain.table} o WHERE o.id = {key_sql})"  # noqa: S608
+
+
+def listselect(type_name: str, where_sql: str, order_sql: str) -> str:
+    """The rows of `type_name`'s table (aliased `o`) that `where_sql` selects, in `order_sql`
+    order, as a JSON list (empty when there are none)."""
+    plain = PLAIN[type_name]
+    return (
+        f"(SELECT coalesce(json_agg({_row(plain)} ORDER BY {order_sql}), '[]'::json)"  # noqa: S608
+        f" FROM {plain.table} o WHERE {where_sql})"
+    )
 
 
 def render(type_name: str, selected: Selected, value: list[Any] | None) -> dict[str, Any] | None:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.encryption import ENCRYPTED, Keyring
-from schema.compiled import guardians, objects, portfolio
-from schema.compiled.base import blob
+from app.relations import Viewer
+from schema.compiled import guardians, marks, objects, portfolio, readiness
+from schema.compiled.base import WITHHELD, blob
 from schema.compiled.shape import Selected
 from schema.context import Context
 from schema.relay import to_global_id
 
-WITHHELD = "no policy line allows this relation to read it"
 SECRET = frozenset(ENCRYPTED["student"])
 Path = list[str | int]
 
@@ -66,6 +66,8 @@ class Nested:
     decided: bool = True
     # Whether its values are encrypted (the keyring is loaded).
     secret: bool = False
+    # The values its `sql` binds (parameters named after the field), for the viewer.
+    params: Callable[[Context, Viewer], dict[str, Any]] | None = None
 
 
 def _school(
@@ -83,6 +85,8 @@ NESTED: dict[str, Nested] = {
     "school": Nested(objects.subselect("School", "s.school_id"), _school),
     "guardians": Nested(guardians.SQL, guardians.render, secret=True),
     "portfolio": Nested(portfolio.SQL, portfolio.render, decided=False, secret=True),
+    "marks": Nested(marks.SQL, marks.render, decided=False, secret=True, params=marks.params),
+    "readiness": Nested(readiness.SQL, readiness.render),
 }
 
 
@@ -103,6 +107,14 @@ def expression(column: str) -> str:
     """The SQL of one column of a student row (over `student s`)."""
     nested = NESTED.get(column)
     return nested.sql if nested else f"s.{column}"
+
+
+def bind(context: Context, viewer: Viewer, columns: list[str], params: dict[str, Any]) -> None:
+    """Bind into `params` the values the nested sub-selects among `columns` use."""
+    for column in columns:
+        nested = NESTED.get(column)
+        if nested is not None and nested.params is not None:
+            params.update(nested.params(context, viewer))
 
 
 def secret(columns: list[str]) -> bool:

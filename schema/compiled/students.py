@@ -58,6 +58,7 @@ async def students(
         count=any(s.name == "totalCount" for s in connection_fields.values()),
     )
     params: dict[str, Any] = {"limit": size + 1}
+    student.bind(context, viewer, columns, params)
     sql = statement.text(context.scope(viewer), key, params)
     result, ring = await fetch(context, sql, params, secret=student.secret(columns))
     rows: list[list[Any]] = result.get("rows") or []
@@ -129,6 +130,7 @@ async def student_by_global_id(
     viewer = await context.require_viewer()
     columns = student.columns([selected])
     params: dict[str, Any] = {"ids": [pk]}
+    student.bind(context, viewer, columns, params)
     scope = context.scope(viewer)
     if scope.empty:
         return None

@@ -123,6 +123,7 @@ async def _students(
     if not ids or scope.empty:
         return {}, columns, None
     params: dict[str, Any] = {"ids": ids}
+    student.bind(context, viewer, columns, params)
     sql = students_by_id(tuple(columns), scope, params)
     found, ring = await fetch(context, sql, params, secret=student.secret(columns))
     return {row[0]: row for row in found}, columns, ring
