@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from schema.relay import to_global_id
-from tests.test_compiled import ACCOUNTS, Post, _same, post, reference  # noqa: F401 (fixtures)
+from tests import test_compiled as shared
+from tests.test_compiled import ACCOUNTS, Post, _same
+
+# The reference application (compiled execution off) and the poster, as `test_compiled` has them.
+reference = shared.reference
+post = shared.post
 
 # The teacher's dashboard: their classes, each with its teachers and roster.
 DASHBOARD = """
@@ -74,8 +79,13 @@ query ($n: Int) {
     edges {
       node {
         id
-        classes { id title teachers { email } students(first: 2) { totalCount edges { node { id displayName classes { code } } } } }
-        history: enrollments { beginsOn endsOn active __typename class { title code } other: class { subject } }
+        classes {
+          id title teachers { email }
+          students(first: 2) { totalCount edges { node { id displayName classes { code } } } }
+        }
+        history: enrollments {
+          beginsOn endsOn active __typename class { title code } other: class { subject }
+        }
       }
     }
   }
@@ -200,7 +210,10 @@ async def test_what_the_class_compiler_does_not_cover_falls_back_whole(
             " students(after: $a) { totalCount } } } } }",
             {"a": after},
         ),
-        ("query ($id: ID!) { class(id: $id) { students(first: -1) { totalCount } } }", {"id": target}),
+        (
+            "query ($id: ID!) { class(id: $id) { students(first: -1) { totalCount } } }",
+            {"id": target},
+        ),
         ('{ class(id: "not-an-id") { id } }', {}),
         ("query ($id: ID!) { class(id: $id) { id } }", {"id": school}),
         ("query ($id: ID!) { node(id: $id) { id } }", {"id": school}),
