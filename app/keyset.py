@@ -43,15 +43,17 @@ class Keyset:
         """The sort values of a fetched row, to resume after it."""
         return tuple(getattr(row, c.attribute) for c in self.columns)
 
-    def after(self, key: tuple[Any, ...], params: dict[str, Any]) -> str:
-        """The condition for the rows after `key`; binds its values into `params`."""
+    def after(self, key: tuple[Any, ...], params: dict[str, Any], prefix: str = "after") -> str:
+        """The condition for the rows after `key`; binds its values into `params`, as
+        `<prefix>_0`, `<prefix>_1`, ... (one statement with several positions names each its
+        own)."""
         if len(key) != len(self.columns):
             raise ValueError(f"a key of {len(self.columns)} values expected, not {len(key)}")
         names = []
         for i, value in enumerate(key):
-            names.append(f":after_{i}")
+            names.append(f":{prefix}_{i}")
             if value is not None:
-                params[f"after_{i}"] = value
+                params[f"{prefix}_{i}"] = value
         return self._after(list(zip(self.columns, names, key, strict=True)))
 
     def _after(self, parts: list[tuple[Column, str, Any]]) -> str:

@@ -57,8 +57,19 @@ STUDENT_ORDERS: dict[str, tuple[Keyset, tuple[str, ...]]] = {
     # The order rows were created in: reveals no field.
     "ID": (Keyset(_ID), ()),
 }
-# A class's roster, by name (`class_rosters`).
+# A class's roster (`e` its enrollments, `s` their students), by name (`class_rosters`).
+ROSTER_FROM = "enrollment e JOIN student s ON s.id = e.student_id"
 ROSTER_ORDER = STUDENT_ORDERS["NAME"][0]
+# A class's teachers today (`ta` of the class, `u` their accounts), by name.
+TEACHING_TODAY = (
+    "ta.starts_on <= CURRENT_DATE AND (ta.ends_on IS NULL OR ta.ends_on >= CURRENT_DATE)"
+)
+TEACHER_ORDER = "u.last_name, u.id"
+# A student's enrollments (`e`, in the classes `c` of the terms `t`), current term first.
+ENROLLMENTS_FROM = (
+    "enrollment e JOIN class_section c ON c.id = e.class_id JOIN term t ON t.id = c.term_id"
+)
+ENROLLMENT_ORDER = "t.starts_on DESC, c.title, c.id"
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,33 @@ async def students_by_id(
     return {row.id: row for row in await decrypt_rows(connection, "student", rows)}
 
 
+def roster_where(
+    scope: RowScope,
+    own_scope: RowScope | None,
+    own_classes: Collection[int],
+    params: dict[str, Any],
+    *,
+    classes: str,
+    prefix: str = "",
+) -> str | None:
+    """The enrollments (`e`, of the students `s`) listed today on the rosters of the classes
+    `classes` selects (an SQL condition on `e.class_id`); None when the viewer may see none.
+    Parameters are named after `prefix`."""
+    if own_scope is None or own_scope.empty or not own_classes:
+        own_scope, own_classes = None, ()
+    if scope.empty and own_scope is None:
+        return None
+    params[f"{prefix}district_id"] = scope.district_id
+    related = "FALSE" if scope.empty else _related_sql(scope, params, f"{prefix}scope")
+    if own_scope is not None:
+        params[f"{prefix}own_classes"] = list(own_classes)
+        own = _related_sql(own_scope, params, f"{prefix}own")
+        related = f"({related} OR (e.class_id = ANY(:{prefix}own_classes) AND {own}))"
+    return f"""{classes}
+            AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
+            AND s.district_id = :{prefix}district_id AND {related}"""
+
+
 def _roster_where(
     scope: RowScope,
     class_ids: Sequence[int],
@@ -192,20 +230,12 @@ def _roster_where(
 ) -> str | None:
     """The enrollments of `class_ids` listed today on their rosters (`e` and `s`); None when
     the viewer may see none."""
-    if own_scope is None or own_scope.empty or not own_classes:
-        own_scope, own_classes = None, ()
-    if (scope.empty and own_scope is None) or not class_ids:
+    if not class_ids:
         return None
     params["class_ids"] = list(class_ids)
-    params["district_id"] = scope.district_id
-    related = "FALSE" if scope.empty else _related_sql(scope, params)
-    if own_scope is not None:
-        params["own_classes"] = list(own_classes)
-        own = _related_sql(own_scope, params, "own")
-        related = f"({related} OR (e.class_id = ANY(:own_classes) AND {own}))"
-    return f"""e.class_id = ANY(:class_ids)
-            AND e.begins_on <= CURRENT_DATE AND (e.ends_on IS NULL OR e.ends_on >= CURRENT_DATE)
-            AND s.district_id = :district_id AND {related}"""
+    return roster_where(
+        scope, own_scope, own_classes, params, classes="e.class_id = ANY(:class_ids)"
+    )
 
 
 async def class_rosters(
@@ -236,7 +266,7 @@ async def class_rosters(
           SELECT {STUDENT_COLUMNS}, e.class_id AS roster_class_id,
                  row_number() OVER (PARTITION BY e.class_id
                                     ORDER BY {ROSTER_ORDER.order_by}) AS roster_rank
-          FROM enrollment e JOIN student s ON s.id = e.student_id
+          FROM {ROSTER_FROM}
           WHERE {where}
         ) ranked WHERE roster_rank <= :limit ORDER BY roster_class_id, roster_rank
     """
@@ -262,7 +292,7 @@ async def roster_counts(
         return {}
     sql = f"""
         SELECT e.class_id, count(*) AS n
-        FROM enrollment e JOIN student s ON s.id = e.student_id
+        FROM {ROSTER_FROM}
         WHERE {where} GROUP BY e.class_id
     """
     rows = (await connection.execute(cached_text(sql), params)).all()

@@ -19,6 +19,7 @@ from app.rights.deidentify import Preview, deletion_previews
 from schema.reveals import scope_for
 
 if TYPE_CHECKING:
+    from app.relations import Viewer
     from schema.context import Context
 
 Rows = list[Row[Any]]
@@ -55,22 +56,20 @@ _GUARDIANS_SQL = text(
 # A student's portfolio items, oldest first (also the compiled path's order).
 PORTFOLIO_ITEMS_ORDER = "created_at, id"
 _TEACHERS_SQL = text(
-    """
+    f"""
     SELECT ta.class_id, u.id, u.first_name, u.last_name, u.email
     FROM teaching_assignment ta JOIN app_user u ON u.id = ta.staff_user_id
-    WHERE ta.class_id = ANY(:values)
-      AND ta.starts_on <= CURRENT_DATE AND (ta.ends_on IS NULL OR ta.ends_on >= CURRENT_DATE)
-    ORDER BY ta.class_id, u.last_name, u.id
-    """
+    WHERE ta.class_id = ANY(:values) AND {reads.TEACHING_TODAY}
+    ORDER BY ta.class_id, {reads.TEACHER_ORDER}
+    """  # noqa: S608 (fragments of reads)
 )
 _ENROLLMENTS_SQL = text(
-    """
+    f"""
     SELECT e.student_id, e.class_id, e.begins_on, e.ends_on
-    FROM enrollment e JOIN class_section c ON c.id = e.class_id
-    JOIN term t ON t.id = c.term_id
+    FROM {reads.ENROLLMENTS_FROM}
     WHERE e.student_id = ANY(:values)
-    ORDER BY e.student_id, t.starts_on DESC, c.title, c.id
-    """
+    ORDER BY e.student_id, {reads.ENROLLMENT_ORDER}
+    """  # noqa: S608 (fragments of reads)
 )
 
 
@@ -135,18 +134,9 @@ class Loaders:
     @asynccontextmanager
     async def _roster_scope(self) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
         viewer = await self._context.require_viewer()
-        # A roster reveals each student's enrollment in the class: only the students whose
-        # enrollment the viewer may read are on it (and counted).
-        scope, own_scope = scope_for(self._context, viewer, "Class.students")
+        scopes = roster_scope(self._context, viewer)
         async with self._context.db() as connection:
-            yield (
-                connection,
-                {
-                    "scope": scope,
-                    "own_scope": own_scope,
-                    "own_classes": viewer.taught_classes,
-                },
-            )
+            yield connection, scopes
 
     def disclosures(self, first: int) -> DataLoader[int, Rows]:
         """The newest `first` disclosures of each student; one loader, so one statement, per
@@ -233,6 +223,14 @@ class Loaders:
             return [grouped[k] for k in keys]
 
         return Loader(load_fn=load)
+
+
+def roster_scope(context: Context, viewer: Viewer) -> dict[str, Any]:
+    """Whose enrollments a class's roster lists, as `reads.class_rosters` and `roster_counts`
+    take them. A roster reveals each student's enrollment in the class: only the students whose
+    enrollment the viewer may read are on it (and counted)."""
+    scope, own_scope = scope_for(context, viewer, "Class.students")
+    return {"scope": scope, "own_scope": own_scope, "own_classes": viewer.taught_classes}
 
 
 LoadFn = Callable[[Sequence[int]], Awaitable[list[Any]]]

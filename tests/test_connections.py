@@ -7,16 +7,18 @@ sees several pages of it), so a new connection fails here until it is given one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 from graphql import GraphQLObjectType
 
-from tests.helpers import GraphQLResponse
+from app.config import get_settings
+from tests.helpers import GraphQLResponse, app_client
 from tests.test_list_defaults import SCHEMA, is_connection
 
 PAGE = 3
@@ -230,7 +232,29 @@ query ($n: Int) {
 """
 
 
-async def test_roster_counts_cost_one_statement_for_any_number_of_classes(gql: Any) -> None:
+@pytest.fixture
+async def resolved(
+    database_url: str, token_for: Callable[[str], Awaitable[str]]
+) -> AsyncIterator[Callable[..., Awaitable[GraphQLResponse]]]:
+    """`gql` on the resolver path (compiled execution off): its loaders' statements, not the
+    one statement of a compiled answer."""
+    settings = dataclasses.replace(get_settings(), compiled_execution=False)
+    async with app_client(settings, database_url) as client:
+
+        async def run(
+            query: str, *, as_user: str, variables: dict[str, Any] | None = None
+        ) -> GraphQLResponse:
+            headers = {"Authorization": f"Bearer {await token_for(as_user)}"}
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
+            return GraphQLResponse(response.status_code, response.json())
+
+        yield run
+
+
+async def test_roster_counts_cost_one_statement_for_any_number_of_classes(resolved: Any) -> None:
+    gql = resolved
     few = await gql(CLASS_COUNTS, as_user="teacher", variables={"n": 3})
     many = await gql(CLASS_COUNTS, as_user="teacher", variables={"n": 30})
     rosters = [e["node"]["students"] for e in many.ok()["classes"]["edges"]]

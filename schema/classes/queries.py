@@ -10,29 +10,32 @@ from sqlalchemy import text
 from app.keyset import Column, Keyset
 from schema import reveals
 from schema.classes.types import Class
-from schema.context import Info
+from schema.context import Context, Info
 from schema.cursors import Cursors
 from schema.relay import Connection, build_connection, from_global_id, page_size
 
 # Classes a viewer may list: those they teach, every class at a school where they are an official
 # (or the whole district), public listings, and the classes of students whose enrollments they may
 # read (their own, their children's: a class listed for its students reveals their enrollment).
-_SCOPE = """
+SCOPE = """
   c.district_id = :district_id AND (
     c.visibility = 'PUBLIC' OR :whole
     OR c.id = ANY(:class_ids) OR c.school_id = ANY(:school_ids)
     OR EXISTS (SELECT 1 FROM enrollment e WHERE e.class_id = c.id
                AND e.student_id = ANY(:student_ids)))
 """
+# `class(id)`: the class `:id`, if the viewer may list it.
+ONE = f"c.id = :id AND {SCOPE}"
 
 
 ORDER = Keyset(Column("c.title", "title"), Column("c.id", "pk"))
 
 
-async def _scope_params(info: Info) -> dict[str, Any]:
-    viewer = await info.context.require_viewer()
-    scope = info.context.scope(viewer)
-    enrolled, _ = reveals.scope_for(info.context, viewer, "Query.classes")
+async def scope_params(context: Context) -> dict[str, Any]:
+    """The values `SCOPE` binds, for this request's viewer."""
+    viewer = await context.require_viewer()
+    scope = context.scope(viewer)
+    enrolled, _ = reveals.scope_for(context, viewer, "Query.classes")
     return {
         "district_id": viewer.district_id,
         "whole": scope.whole_district,
@@ -40,6 +43,18 @@ async def _scope_params(info: Info) -> dict[str, Any]:
         "school_ids": list(scope.school_ids),
         "student_ids": list(enrolled.student_ids),
     }
+
+
+def list_where(params: dict[str, Any], *, mine: bool, school_id: str | None) -> str:
+    """The condition of `classes(mine, schoolId)` (before any position): `SCOPE` and the
+    filters; binds the school's key into `params` (a malformed id is bad input)."""
+    where = SCOPE
+    if mine:
+        where += " AND c.id = ANY(:class_ids)"
+    if school_id is not None:
+        params["school"] = from_global_id(school_id, "School")[1]
+        where += " AND c.school_id = :school"
+    return where
 
 
 @strawberry.type
@@ -59,13 +74,8 @@ class ClassQuery:
         size = page_size(first, context.settings.max_page_size)
         cursors = Cursors.of(context, "classes", "TITLE", await context.require_viewer())
         key = cursors.open(after, len(ORDER.columns))
-        params = await _scope_params(info) | {"limit": size + 1}
-        where = _SCOPE
-        if mine:
-            where += " AND c.id = ANY(:class_ids)"
-        if school_id is not None:
-            params["school"] = from_global_id(school_id, "School")[1]
-            where += " AND c.school_id = :school"
+        params = await scope_params(context) | {"limit": size + 1}
+        where = list_where(params, mine=mine, school_id=school_id)
         # Counted only when asked for: the same scope and filters, without the position.
         count_sql = f"SELECT count(*) FROM class_section c WHERE {where}"
         count_params = dict(params)
@@ -93,8 +103,8 @@ class ClassQuery:
     @strawberry.field(name="class", description="A class the viewer may list; null otherwise.")
     async def klass(self, info: Info, id: strawberry.ID) -> Class | None:
         _, pk = from_global_id(id, "Class")
-        params = await _scope_params(info) | {"id": pk}
-        sql = f"SELECT c.* FROM class_section c WHERE c.id = :id AND {_SCOPE}"
+        params = await scope_params(info.context) | {"id": pk}
+        sql = f"SELECT c.* FROM class_section c WHERE {ONE}"
         async with info.context.db() as connection:
             row = (await connection.execute(text(sql), params)).first()
         return Class.from_row(row) if row else None

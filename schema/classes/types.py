@@ -10,7 +10,8 @@ from sqlalchemy.engine import Row
 
 from app import models
 from app.reads import ROSTER_ORDER
-from schema.context import Info
+from app.relations import Viewer
+from schema.context import Context, Info
 from schema.cursors import Cursors
 from schema.people.types import StaffMember
 from schema.relay import Connection, Node, build_connection, page_size, to_global_id
@@ -23,6 +24,18 @@ StudentRef = Annotated["Student", strawberry.lazy("schema.students.types")]
 
 
 strawberry.enum(models.ClassVisibility, name="ClassVisibility")
+
+
+def roster_cursors(context: Context, class_pk: int, viewer: Viewer) -> Cursors:
+    """The cursors of a class's roster (`Class.students`), by name. Sealed to this class's
+    roster: a cursor of another class opens nowhere here."""
+    return Cursors.of(context, f"Class.students/{class_pk}", "NAME", viewer)
+
+
+def enrolled_today(begins_on: datetime.date, ends_on: datetime.date | None) -> bool:
+    """Whether an enrollment is in force today (`Enrollment.active`)."""
+    today = datetime.date.today()
+    return begins_on <= today and (ends_on is None or ends_on >= today)
 
 
 @strawberry.type(description="A section of a course in one term.")
@@ -75,10 +88,7 @@ class Class(Node):
 
         context = info.context
         size = page_size(first, context.settings.max_page_size)
-        # Sealed to this class's roster: a cursor of another class opens nowhere here.
-        cursors = Cursors.of(
-            context, f"Class.students/{self.pk}", "NAME", await context.require_viewer()
-        )
+        cursors = roster_cursors(context, self.pk, await context.require_viewer())
         key = cursors.open(after, len(ROSTER_ORDER.columns))
         rows = await context.loaders.roster(size, key).load(self.pk)
         students = [Student.from_row(context, r) for r in rows]
@@ -108,8 +118,7 @@ class Enrollment:
 
     @property
     def active(self) -> bool:
-        today = datetime.date.today()
-        return self.begins_on <= today and (self.ends_on is None or self.ends_on >= today)
+        return enrolled_today(self.begins_on, self.ends_on)
 
     @strawberry.field(name="active")
     def is_active(self) -> bool:

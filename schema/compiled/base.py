@@ -4,10 +4,12 @@ its statement."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import (
+    BooleanValueNode,
     EnumValueNode,
     GraphQLError,
     IntValueNode,
@@ -19,6 +21,7 @@ from graphql import (
 
 from app.database import cached_text
 from app.encryption import Keyring, keyring
+from app.relations import Viewer
 from schema.compiled.shape import Selected
 from schema.context import Context
 
@@ -54,9 +57,29 @@ def argument(selected: Selected, name: str, variables: dict[str, Any]) -> Any:
         return variables.get(node.name.value)
     if isinstance(node, IntValueNode):
         return int(node.value)
-    if isinstance(node, StringValueNode | EnumValueNode):
+    if isinstance(node, StringValueNode | EnumValueNode | BooleanValueNode):
         return node.value
     raise Fallback("argument")
+
+
+@dataclass
+class Binder:
+    """What one statement's text is built with: the request's context, viewer and variables,
+    and the parameters bound so far. Nested parts of the statement bind their values under names
+    of their own (`prefix`, numbered in the order the parts are built: the document's), so the text
+    depends on the plan only. `secret` is set by a part that selects encrypted values."""
+
+    context: Context
+    viewer: Viewer
+    variables: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    secret: bool = False
+    _names: int = 0
+
+    def prefix(self) -> str:
+        """A prefix for parameter names no other part of the statement uses."""
+        self._names += 1
+        return f"p{self._names}"
 
 
 async def fetch(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 # Type → {field → the type it leads to, None for a scalar}.
 FIELDS: dict[str, dict[str, str | None]] = {
-    # `node` compiles as a Student: an id of any other type falls back when the request runs.
     "Query": {
         "students": "StudentConnection",
         "student": "Student",
-        "node": "Student",
+        "node": "Node",
+        "classes": "ClassConnection",
+        "class": "Class",
         "viewer": "Viewer",
     },
     # `sessions` is not covered.
@@ -28,6 +29,8 @@ FIELDS: dict[str, dict[str, str | None]] = {
     "District": {"id": None, "name": None},
     "StudentConnection": {"edges": "StudentEdge", "pageInfo": "PageInfo", "totalCount": None},
     "StudentEdge": {"cursor": None, "node": "Student"},
+    "ClassConnection": {"edges": "ClassEdge", "pageInfo": "PageInfo", "totalCount": None},
+    "ClassEdge": {"cursor": None, "node": "Class"},
     "PageInfo": {
         "hasNextPage": None,
         "hasPreviousPage": None,
@@ -50,6 +53,10 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "school": "School",
         "guardians": "Guardian",
         "portfolio": "Portfolio",
+        "marks": "Mark",
+        "readiness": "ReadinessIndicator",
+        "classes": "Class",
+        "enrollments": "Enrollment",
     },
     "Guardian": {
         "id": None,
@@ -71,8 +78,6 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "createdAt": None,
         "updatedAt": None,
         "erasedAt": None,
-        "marks": "Mark",
-        "readiness": "ReadinessIndicator",
     },
     # `Mark.class` is not here: a selection of it falls back.
     "Mark": {
@@ -92,20 +97,44 @@ FIELDS: dict[str, dict[str, str | None]] = {
         "achievedOn": None,
         "source": None,
     },
+    "Class": {
+        "id": None,
+        "title": None,
+        "code": None,
+        "subject": None,
+        "gradeLevels": None,
+        "visibility": None,
+        "school": "School",
+        "term": "Term",
+        "teachers": "StaffMember",
+        "students": "StudentConnection",
+    },
+    "Enrollment": {"beginsOn": None, "endsOn": None, "active": None, "class": "Class"},
+    "StaffMember": {"id": None, "firstName": None, "lastName": None, "email": None},
     "School": {"id": None, "name": None, "code": None, "level": None},
     "Term": {"id": None, "name": None, "startsOn": None, "endsOn": None},
 }
+
+# Abstract types → the object types a value of them compiles as. The selection is collected once
+# per object type (`Selected.variants`); the value's type picks one when the request runs, and a
+# value of any other type falls back (`node` with the id of a School, say).
+ABSTRACT: dict[str, tuple[str, ...]] = {"Node": ("Student", "Class")}
 
 # The names a fragment's type condition may use on each type (the type and its interfaces).
 CONDITIONS: dict[str, frozenset[str]] = {
     "Query": frozenset({"Query"}),
     "StudentConnection": frozenset({"StudentConnection"}),
     "StudentEdge": frozenset({"StudentEdge"}),
+    "ClassConnection": frozenset({"ClassConnection"}),
+    "ClassEdge": frozenset({"ClassEdge"}),
     "PageInfo": frozenset({"PageInfo"}),
     "Viewer": frozenset({"Viewer"}),
     "RoleGrant": frozenset({"RoleGrant"}),
     "District": frozenset({"District", "Node"}),
     "Student": frozenset({"Student", "Node"}),
+    "Class": frozenset({"Class", "Node"}),
+    "Enrollment": frozenset({"Enrollment"}),
+    "StaffMember": frozenset({"StaffMember", "Node"}),
     "School": frozenset({"School", "Node"}),
     "Term": frozenset({"Term", "Node"}),
     "Guardian": frozenset({"Guardian", "Node"}),
@@ -115,9 +144,12 @@ CONDITIONS: dict[str, frozenset[str]] = {
     "ReadinessIndicator": frozenset({"ReadinessIndicator", "Node"}),
 }
 
-# Arguments the compiler handles on each root field; any other argument falls back.
+# Arguments the compiler handles, by field (`Type.field`); any other argument falls back.
 ARGUMENTS: dict[str, frozenset[str]] = {
-    "students": frozenset({"first", "after", "orderBy"}),
-    "student": frozenset({"id"}),
-    "node": frozenset({"id"}),
+    "Query.students": frozenset({"first", "after", "orderBy"}),
+    "Query.student": frozenset({"id"}),
+    "Query.node": frozenset({"id"}),
+    "Query.classes": frozenset({"first", "after", "schoolId", "mine"}),
+    "Query.class": frozenset({"id"}),
+    "Class.students": frozenset({"first", "after"}),
 }

@@ -20,12 +20,16 @@ from graphql import (
     VariableNode,
 )
 
-from schema.compiled.coverage import ARGUMENTS, CONDITIONS, FIELDS
+from schema.compiled.coverage import ABSTRACT, ARGUMENTS, CONDITIONS, FIELDS
 
 
 @dataclass
 class Selected:
-    """One response key: the field it names, its arguments (unresolved) and what it selects."""
+    """One response key: the field it names, its arguments (unresolved) and what it selects.
+
+    A field of an abstract type (`ABSTRACT`) selects nothing itself: `variants` holds, per
+    object type it compiles as, the field as that type (the value's type picks one when the
+    request runs)."""
 
     key: str
     name: str
@@ -34,6 +38,15 @@ class Selected:
     children: dict[str, Selected] = field(default_factory=dict)
     # The document's nodes of this key, in document order: where an error about it is located.
     nodes: list[FieldNode] = field(default_factory=list)
+    # The response keys from the root field to this one: one field of the document each.
+    path: tuple[str, ...] = ()
+    variants: dict[str, Selected] = field(default_factory=dict)
+
+    @property
+    def place(self) -> str:
+        """The field's place in the document (`list.edges.node.classes`): names the column of
+        a field whose SQL depends on its own selection."""
+        return ".".join(self.path)
 
 
 class NotCovered(Exception):
@@ -90,23 +103,32 @@ def _collect(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
     into: dict[str, Selected] | None = None,
+    path: tuple[str, ...] = (),
+    others: frozenset[str] = frozenset(),
 ) -> dict[str, Selected]:
+    """The fields `selection_set` selects on `type_name` at `path`. `others`: the other object
+    types of the abstract type being collected as `type_name`, whose fragments do not apply."""
     found: dict[str, Selected] = {} if into is None else into
     for selection in selection_set.selections:
         if not _included(selection, variables):
             continue
         if isinstance(selection, FieldNode):
-            _add_field(selection, type_name, fragments, variables, found)
-        elif isinstance(selection, InlineFragmentNode):
+            _add_field(selection, type_name, fragments, variables, found, path)
+            continue
+        if isinstance(selection, InlineFragmentNode):
             condition = selection.type_condition
-            if condition is not None and condition.name.value not in CONDITIONS[type_name]:
-                raise NotCovered(condition.name.value)
-            _collect(selection.selection_set, type_name, fragments, variables, found)
+            name = None if condition is None else condition.name.value
+            inner = selection.selection_set
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments[selection.name.value]
-            if fragment.type_condition.name.value not in CONDITIONS[type_name]:
-                raise NotCovered(fragment.type_condition.name.value)
-            _collect(fragment.selection_set, type_name, fragments, variables, found)
+            name, inner = fragment.type_condition.name.value, fragment.selection_set
+        else:
+            continue
+        if name is not None and name not in CONDITIONS[type_name]:
+            if name in others:
+                continue
+            raise NotCovered(name)
+        _collect(inner, type_name, fragments, variables, found, path, others)
     return found
 
 
@@ -116,27 +138,37 @@ def _add_field(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
     found: dict[str, Selected],
+    parent: tuple[str, ...],
 ) -> None:
     name = node.name.value
     key = node.alias.value if node.alias else name
+    path = (*parent, key)
     if name == "__typename":
-        found.setdefault(key, Selected(key, name, None)).nodes.append(node)
+        found.setdefault(key, Selected(key, name, None, path=path)).nodes.append(node)
         return
     fields = FIELDS[type_name]
     if name not in fields:
         raise NotCovered(f"{type_name}.{name}")
     arguments = {a.name.value: a.value for a in node.arguments or ()}
-    if set(arguments) - ARGUMENTS.get(name if type_name == "Query" else "", frozenset()):
+    if set(arguments) - ARGUMENTS.get(f"{type_name}.{name}", frozenset()):
         raise NotCovered(f"{type_name}.{name} arguments")
     target = fields[name]
     selected = found.get(key)
     if selected is None:
-        selected = found[key] = Selected(key, name, target, arguments)
+        selected = found[key] = Selected(key, name, target, arguments, path=path)
     selected.nodes.append(node)
-    if target is not None:
-        if node.selection_set is None:
-            raise NotCovered(name)
-        _collect(node.selection_set, target, fragments, variables, selected.children)
+    if target is None:
+        return
+    if node.selection_set is None:
+        raise NotCovered(name)
+    for kind in ABSTRACT.get(target, ()):
+        variant = selected.variants.get(kind)
+        if variant is None:
+            variant = selected.variants[kind] = Selected(key, name, kind, arguments, path=path)
+        others = frozenset(ABSTRACT[target]) - {kind}
+        _collect(node.selection_set, kind, fragments, variables, variant.children, path, others)
+    if target not in ABSTRACT:
+        _collect(node.selection_set, target, fragments, variables, selected.children, path)
 
 
 def _included(selection: Any, variables: dict[str, Any]) -> bool:

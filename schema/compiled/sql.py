@@ -1,4 +1,5 @@
-"""A `students` connection → one `SELECT` whose single column is the page (and its count) as JSON.
+"""The statements' SQL: a `students` connection → one `SELECT` whose single column is the page (and
+its count) as JSON, and the JSON list every listed part of a statement is (`json_rows`).
 
 The rows are the ones `reads.list_students` would return: the same WHERE condition (the viewer's
 row scope and the keyset position), the same order and limit; the count is `reads.count_students`'s.
@@ -13,17 +14,32 @@ from typing import Any
 
 from app import reads
 from app.relations import RowScope
-from schema.compiled.student import expression
+
+
+def json_rows(
+    values: list[str], source: str, where: str, order_by: str, limit: str | None = None
+) -> str:
+    """The JSON list (never null) of `json_build_array(values)` of the rows of `source` where
+    `where`, in the order `order_by`; the first `limit` (a parameter) when given."""
+    row = f"json_build_array({', '.join(values)})"
+    if limit is None:
+        listed = f"json_agg({row} ORDER BY {order_by})"
+        return f"(SELECT coalesce({listed}, '[]'::json) FROM {source} WHERE {where})"
+    return (
+        "(SELECT coalesce(json_agg(r.j ORDER BY r.n), '[]'::json) FROM"
+        f" (SELECT {row} AS j, row_number() OVER (ORDER BY {order_by}) AS n"
+        f" FROM {source} WHERE {where} ORDER BY {order_by} LIMIT {limit}) r)"
+    )
 
 
 @dataclass(frozen=True)
 class StudentsStatement:
-    """What the statement of one `students` page selects: `columns` name each row's array
-    positions (`id` and `school_id` first, `school` a nested array, `key:<attribute>` the keyset
-    values a cursor seals)."""
+    """What the statement of one `students` page selects: `values` are the SQL of each row's
+    array positions (`id` and `school_id` first, nested fields a JSON value, the keyset values a
+    cursor seals last)."""
 
     order: str
-    columns: tuple[str, ...]
+    values: tuple[str, ...]
     rows: bool
     count: bool
 
@@ -36,33 +52,16 @@ class StudentsStatement:
             where = reads.student_where(scope, flt, params)
             if after is not None:
                 where += f" AND {keyset.after(after, params)}"
-            values = ", ".join(_expression(c, keyset) for c in self.columns)
-            parts.append(
-                "'rows', (SELECT coalesce(json_agg(r.j ORDER BY r.n), '[]'::json) FROM"
-                f" (SELECT json_build_array({values}) AS j,"
-                f" row_number() OVER (ORDER BY {keyset.order_by}) AS n"
-                f" FROM student s WHERE {where} ORDER BY {keyset.order_by} LIMIT :limit) r)"
-            )
+            page = json_rows(list(self.values), "student s", where, keyset.order_by, ":limit")
+            parts.append(f"'rows', {page}")
         if self.count:
             where = reads.student_where(scope, flt, params)
             parts.append(f"'total', (SELECT count(*) FROM student s WHERE {where})")
         return f"SELECT json_build_object({', '.join(parts)})::text"
 
 
-def students_by_id(columns: tuple[str, ...], scope: RowScope, params: dict[str, Any]) -> str:
+def students_by_id(values: list[str], scope: RowScope, params: dict[str, Any]) -> str:
     """The statement of students by id (`:ids`): the rows `reads.students_by_id` would return
-    (those within the viewer's scope), as a list of row arrays in no particular order."""
-    keyset = reads.STUDENT_ORDERS["ID"][0]
-    values = ", ".join(_expression(c, keyset) for c in columns)
+    (those within the viewer's scope), as a JSON list of row arrays."""
     where = reads.student_where(scope, reads.StudentFilter(), params)
-    return (
-        f"SELECT coalesce(json_agg(json_build_array({values})), '[]'::json)::text"
-        f" FROM student s WHERE s.id = ANY(:ids) AND {where}"
-    )
-
-
-def _expression(column: str, keyset: Any) -> str:
-    if column.startswith("key:"):
-        attribute = column[4:]
-        return str(next(c.sql for c in keyset.columns if c.attribute == attribute))
-    return expression(column)
+    return f"SELECT {json_rows(values, 'student s', f's.id = ANY(:ids) AND {where}', 's.id')}::text"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Callable
 from typing import Any
 
 from app import reads
 from schema import reveals
-from schema.compiled import student
-from schema.compiled.base import Fallback, argument, fetch
+from schema.compiled import connection, student
+from schema.compiled.base import Binder, Fallback, argument, fetch
 from schema.compiled.shape import Selected
 from schema.compiled.sql import StudentsStatement, students_by_id
 from schema.context import Context
@@ -41,26 +40,19 @@ async def students(
     except Exception as refused:
         raise Fallback("refused") from refused
 
-    connection_fields = selected.children
-    edges = [s for s in connection_fields.values() if s.name == "edges"]
-    page_infos = [s for s in connection_fields.values() if s.name == "pageInfo"]
-    nodes = [n for e in edges for n in e.children.values() if n.name == "node"]
-    cursor_wanted = any(c.name == "cursor" for e in edges for c in e.children.values()) or any(
-        c.name in ("startCursor", "endCursor") for p in page_infos for c in p.children.values()
-    )
+    nodes, cursor_wanted, rows_wanted, counted = connection.wanted(selected)
     columns = student.columns(nodes)
     if cursor_wanted:
         columns += [f"key:{c.attribute}" for c in keyset.columns]
+    binder = Binder(context, viewer, variables, {"limit": size + 1})
     statement = StudentsStatement(
         order=order,
-        columns=tuple(columns),
-        rows=bool(edges or page_infos),
-        count=any(s.name == "totalCount" for s in connection_fields.values()),
+        values=tuple(student.expressions(columns, nodes, binder, keyset)),
+        rows=rows_wanted,
+        count=counted,
     )
-    params: dict[str, Any] = {"limit": size + 1}
-    student.bind(context, viewer, columns, params)
-    sql = statement.text(context.scope(viewer), key, params)
-    result, ring = await fetch(context, sql, params, secret=student.secret(columns))
+    sql = statement.text(context.scope(viewer), key, binder.params)
+    result, ring = await fetch(context, sql, binder.params, secret=binder.secret)
     rows: list[list[Any]] = result.get("rows") or []
 
     position = {c: i for i, c in enumerate(columns)}
@@ -80,40 +72,14 @@ async def students(
         return sealed[index]
 
     refs = [student.ref_of(context, row) for row in page]
-    out: dict[str, Any] = {}
-    for response_key, field in connection_fields.items():
-        path: list[str | int] = [selected.key, response_key]
-        if field.name == "__typename":
-            out[response_key] = "StudentConnection"
-        elif field.name == "totalCount":
-            out[response_key] = int(result.get("total") or 0)
-        elif field.name == "pageInfo":
-            # Each value only when asked: a cursor is sealed from key columns selected only
-            # when some cursor is asked for.
-            page_info: dict[str, Callable[[], Any]] = {
-                "__typename": lambda: "PageInfo",
-                "hasNextPage": lambda: len(rows) > size,
-                "hasPreviousPage": lambda: key is not None,
-                "startCursor": lambda: cursor(0) if page else None,
-                "endCursor": lambda: cursor(len(page) - 1) if page else None,
-            }
-            out[response_key] = {k: page_info[f.name]() for k, f in field.children.items()}
-        else:  # edges
-            listed = []
-            for index, row in enumerate(page):
-                edge: dict[str, Any] = {}
-                for k, f in field.children.items():
-                    if f.name == "__typename":
-                        edge[k] = "StudentEdge"
-                    elif f.name == "cursor":
-                        edge[k] = cursor(index)
-                    else:
-                        edge[k] = student.render(
-                            context, f, row, refs[index], position, ring, [*path, index, k]
-                        )
-                listed.append(edge)
-            out[response_key] = listed
-    return out
+
+    def node(index: int, field: Selected, path: list[str | int]) -> dict[str, Any]:
+        return student.render(context, field, page[index], refs[index], position, ring, path)
+
+    found = connection.Page(
+        len(page), len(rows) > size, key is not None, int(result.get("total") or 0), cursor, node
+    )
+    return connection.render(selected, "StudentConnection", found, [selected.key])
 
 
 async def student_by_global_id(
@@ -129,13 +95,12 @@ async def student_by_global_id(
         raise Fallback(kind)
     viewer = await context.require_viewer()
     columns = student.columns([selected])
-    params: dict[str, Any] = {"ids": [pk]}
-    student.bind(context, viewer, columns, params)
     scope = context.scope(viewer)
     if scope.empty:
         return None
-    sql = students_by_id(tuple(columns), scope, params)
-    rows, ring = await fetch(context, sql, params, secret=student.secret(columns))
+    binder = Binder(context, viewer, variables, {"ids": [pk]})
+    sql = students_by_id(student.expressions(columns, [selected], binder), scope, binder.params)
+    rows, ring = await fetch(context, sql, binder.params, secret=binder.secret)
     if not rows:
         return None
     row = rows[0]

@@ -18,7 +18,7 @@ from typing import Any
 from graphql import GraphQLError, located_error
 
 from schema.compiled import objects, student
-from schema.compiled.base import Failed, fetch
+from schema.compiled.base import Binder, Failed, fetch
 from schema.compiled.shape import Selected
 from schema.compiled.sql import students_by_id
 from schema.context import Context
@@ -60,7 +60,7 @@ async def viewer(
     listing = [f for f in fields if f.name in _STUDENTS]
     lost = False  # the students' statement failed
     try:
-        rows, columns, ring = await _students(context, value, listing)
+        rows, columns, ring = await _students(context, value, listing, variables)
     except Exception as error:
         # The loader's one statement fails every field awaiting it: the nullable `student`s
         # are reported first, then the first `children`, whose null (a non-null list) is the
@@ -108,7 +108,7 @@ async def _district(context: Context, district_id: int) -> list[Any] | None:
 
 
 async def _students(
-    context: Context, value: ViewerType, listing: list[Selected]
+    context: Context, value: ViewerType, listing: list[Selected], variables: dict[str, Any]
 ) -> tuple[dict[int, list[Any]], list[str], Any]:
     """The rows of the students `listing` asks for, by id, in one statement — none when there is
     nothing to load or the viewer's scope is empty, as `Loaders.student` runs none."""
@@ -122,10 +122,9 @@ async def _students(
     scope = context.scope(viewer)
     if not ids or scope.empty:
         return {}, columns, None
-    params: dict[str, Any] = {"ids": ids}
-    student.bind(context, viewer, columns, params)
-    sql = students_by_id(tuple(columns), scope, params)
-    found, ring = await fetch(context, sql, params, secret=student.secret(columns))
+    binder = Binder(context, viewer, variables, {"ids": ids})
+    sql = students_by_id(student.expressions(columns, listing, binder), scope, binder.params)
+    found, ring = await fetch(context, sql, binder.params, secret=binder.secret)
     return {row[0]: row for row in found}, columns, ring
 
 

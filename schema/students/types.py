@@ -134,10 +134,6 @@ class Student(Node):
             )
         return own_only
 
-    def _taught(self, info: Info) -> frozenset[int]:
-        viewer = info.context._viewer
-        return viewer.taught_classes if viewer else frozenset()
-
     @strawberry.field(description="Marks, newest term first. A teacher sees their classes' only.")
     async def marks(self, info: Info) -> list[Mark] | None:
         own_only = self._own_classes_only(info, "marks")
@@ -170,8 +166,11 @@ class Student(Node):
         if own_only is None:
             return None
         rows = await info.context.loaders.enrollments.load(self.pk)
-        taught = self._taught(info)
-        return [Enrollment.from_row(r) for r in rows if not own_only or r.class_id in taught]
+        return [
+            Enrollment.from_row(r)
+            for r in rows
+            if enrollment_shown(info.context, own_only, r.class_id)
+        ]
 
     @strawberry.field
     async def readiness(self, info: Info) -> list[ReadinessIndicator] | None:
@@ -264,6 +263,13 @@ class Student(Node):
             consents.append(Consent.from_row(row, current=row.kind not in seen))
             seen.add(row.kind)
         return consents
+
+
+def enrollment_shown(context: Context, own_only: bool, class_id: int) -> bool:
+    """Whether an enrollment in `class_id` is shown, once `Student.classes` is released
+    (`Context.academic_release`): all of them, or with `own_only` those of the viewer's classes."""
+    viewer = context._viewer
+    return not own_only or class_id in (viewer.taught_classes if viewer else frozenset())
 
 
 @strawberry.type(description="A parent, guardian or relative linked to a student.")
