@@ -221,7 +221,7 @@ async def test_what_the_compiler_does_not_cover_falls_back_whole(
     client: httpx.AsyncClient, reference: httpx.AsyncClient, post: Post
 ) -> None:
     for query, variables in [
-        ("{ students(first: 2) { edges { node { id marks { score } } } } }", {}),
+        ("{ students(first: 2) { edges { node { id marks { score class { id } } } } } }", {}),
         ("{ students(first: 2) { totalCount } viewer { sessions { id } } }", {}),
         ("query ($n: Int) { students(first: $n) { totalCount } }", {"n": "x"}),
         ("{ students(first: 100000) { totalCount } }", {}),
