@@ -24,6 +24,7 @@ from app.encryption import Keyring, keyring
 from app.relations import Viewer
 from schema.compiled.shape import Selected
 from schema.context import Context
+from schema.relay import from_global_id
 
 # The reason a withheld Student field gives (the resolvers' `reveal` and `_own_classes_only`).
 WITHHELD = "no policy line allows this relation to read it"
@@ -80,6 +81,20 @@ class Binder:
         """A prefix for parameter names no other part of the statement uses."""
         self._names += 1
         return f"p{self._names}"
+
+
+def global_id(selected: Selected, variables: dict[str, Any], type_name: str) -> int:
+    """The key in `selected`'s `id` argument (`student(id)`, `class(id)`, `node(id)`) when it is a
+    `type_name`'s. Anything else is the resolver's: `student(id)` refuses another type's id (in
+    its words), `node(id)` answers it."""
+    try:
+        expected = None if selected.name == "node" else type_name
+        kind, pk = from_global_id(argument(selected, "id", variables), expected)
+    except Exception as refused:
+        raise Fallback("refused") from refused
+    if kind != type_name:
+        raise Fallback(kind)
+    return pk
 
 
 async def fetch(

@@ -13,12 +13,12 @@ from typing import Any
 
 from schema.classes.queries import ONE, ORDER, list_where, scope_params
 from schema.compiled import connection, klass
-from schema.compiled.base import Binder, Fallback, argument, fetch
+from schema.compiled.base import Binder, Fallback, argument, fetch, global_id
 from schema.compiled.shape import Selected
 from schema.compiled.sql import json_rows
 from schema.context import Context
 from schema.cursors import Cursors
-from schema.relay import from_global_id, page_size
+from schema.relay import page_size
 
 
 async def classes(
@@ -75,14 +75,7 @@ async def classes(
 async def class_by_global_id(
     context: Context, selected: Selected, variables: dict[str, Any]
 ) -> dict[str, Any] | None:
-    # `class(id)` refuses an id of another type; `node(id)` answers it, on the resolver path.
-    try:
-        expected = "Class" if selected.name == "class" else None
-        kind, pk = from_global_id(argument(selected, "id", variables), expected)
-    except Exception as refused:
-        raise Fallback("refused") from refused
-    if kind != "Class":
-        raise Fallback(kind)
+    pk = global_id(selected, variables, "Class")
     viewer = await context.require_viewer()
     binder = Binder(context, viewer, variables, await scope_params(context) | {"id": pk})
     columns = klass.columns([selected])

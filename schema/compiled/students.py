@@ -14,12 +14,12 @@ from typing import Any
 from app import reads
 from schema import reveals
 from schema.compiled import connection, student
-from schema.compiled.base import Binder, Fallback, argument, fetch
+from schema.compiled.base import Binder, Fallback, argument, fetch, global_id
 from schema.compiled.shape import Selected
 from schema.compiled.sql import StudentsStatement, students_by_id
 from schema.context import Context
 from schema.cursors import Cursors
-from schema.relay import from_global_id, page_size
+from schema.relay import page_size
 
 
 async def students(
@@ -85,14 +85,7 @@ async def students(
 async def student_by_global_id(
     context: Context, selected: Selected, variables: dict[str, Any]
 ) -> dict[str, Any] | None:
-    # `student(id)` refuses an id of another type; `node(id)` answers it, on the resolver path.
-    try:
-        expected = "Student" if selected.name == "student" else None
-        kind, pk = from_global_id(argument(selected, "id", variables), expected)
-    except Exception as refused:
-        raise Fallback("refused") from refused
-    if kind != "Student":
-        raise Fallback(kind)
+    pk = global_id(selected, variables, "Student")
     viewer = await context.require_viewer()
     columns = student.columns([selected])
     scope = context.scope(viewer)
