@@ -152,6 +152,12 @@ class Context:
                 self._viewer_loaded = True
         return self._viewer
 
+    def forget_viewer(self) -> None:
+        """Load the viewer again when next asked. For compiled execution falling back: the
+        resolvers then find the request as they would have, and load the viewer where they
+        would (which of several root fields fails first depends on where each waits)."""
+        self._viewer, self._viewer_loaded = None, False
+
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()
         if viewer is None:

@@ -2,14 +2,14 @@
 
 Per request: the plan (cached), then each root field's answer (`roots.ROOTS`) in document order.
 The answers put what they withheld and disclosed into the request's context, as the resolvers
-do; when any root falls back, all of that is undone and the resolvers answer the whole
-operation.
+do; when any root falls back, all of that is undone (the loaded viewer too) and the resolvers
+answer the whole operation.
 
 The roots run in the order the resolvers' statements would (`roots.STEP`). A root whose
 statement fails is null and its error located at its path (`base.Failed`: at the field whose
 statement it was), as graphql-core locates a resolver's; a non-null root's null is the whole
-`data`'s, and the roots after it are not run (graphql-core drops them too). The roots after a
-nullable one run as the resolvers would, in the lost transaction: their statements fail too.
+`data`'s, reported once the others have run. The other roots run as the resolvers' settled
+siblings do (`schema/executor.py`), in the lost transaction: their statements fail too.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ async def answer(
     if plan is None:
         return None
     if await context.viewer() is None and any(s.name not in ANONYMOUS for s in plan.roots.values()):
+        context.forget_viewer()
         return None  # the resolvers refuse the anonymous request
     # The response's keys in document order; the roots answered in the resolvers' order.
     data: dict[str, Any] = dict.fromkeys(plan.roots)
@@ -86,6 +87,7 @@ async def answer(
     except (Fallback, DecryptionFailed):
         context.redactions.clear()
         context.disclosures = Batch()
+        context.forget_viewer()
         return None
     return (None if nulled else data), errors + last
 
