@@ -223,7 +223,7 @@ async def test_what_the_class_compiler_does_not_cover_falls_back_whole(
         ("query ($id: ID!) { node(id: $id) { id } }", {"id": school}),
         ('{ classes(schoolId: "nope") { totalCount } }', {}),
         ('{ classes(after: "nope") { totalCount } }', {}),
-        ("{ classes { totalCount } viewer { id } }", {}),
+        ("{ classes { totalCount } viewer { sessions { id } } }", {}),
         # Two refusals: which comes first depends on where each root waits for the viewer, so
         # the resolvers must find it unloaded, as they would without the compiled attempt.
         ('{ classes(after: "nope") { totalCount } a1: classes(first: -1) { totalCount } }', {}),

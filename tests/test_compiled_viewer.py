@@ -166,7 +166,7 @@ async def test_what_the_viewer_does_not_cover_falls_back_whole(
     for query in [
         "{ viewer { id sessions { id } } }",
         "{ viewer { district { name dataRequestDays } } }",
-        "{ viewer { children { id disclosures { id } } } }",
+        "{ viewer { children { id consents { kind } } } }",
     ]:
         compiled = await post(client, query, "guardian", {})
         resolved = await post(reference, query, "guardian", {})
