@@ -1,5 +1,5 @@
-"""Compiled execution: the read shapes frontends hit most, answered by one SQL statement whose
-policy decisions are column expressions (docs/execution.md).
+"""Compiled execution: the read shapes frontends hit most, answered by one SQL statement per root
+field, each field decided by the resolvers' own functions (docs/execution.md).
 
 `CompiledExecution` runs after validation and the query limits. When the operation is a query
 whose every selected field the compiler covers, it answers it and sets the result, so graphql-core

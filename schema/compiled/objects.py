@@ -10,9 +10,11 @@ policy decides their fields: the field that leads to them was decided.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from schema.compiled.shape import Selected
+from schema.compiled.sql import json_rows
 from schema.relay import to_global_id
 
 
@@ -21,6 +23,16 @@ class Plain:
     table: str
     # GraphQL field → column, in the array's order after the id.
     fields: dict[str, str]
+
+    @property
+    def values(self) -> list[str]:
+        """The SQL of the array's positions: the id, then the fields' columns."""
+        return ["o.id", *(f"o.{c}" for c in self.fields.values())]
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Field → its position in the array."""
+        return {name: i for i, name in enumerate(self.fields, start=1)}
 
 
 PLAIN: dict[str, Plain] = {
@@ -42,30 +54,23 @@ PLAIN: dict[str, Plain] = {
 }
 
 
-def _row(plain: Plain) -> str:
-    columns = ", ".join(f"o.{c}" for c in plain.fields.values())
-    return f"json_build_array(o.id, {columns})"
-
-
 def subselect(type_name: str, key_sql: str) -> str:
     plain = PLAIN[type_name]
-    return f"(SELECT {_row(plain)} FROM {plain.table} o WHERE o.id = {key_sql})"  # noqa: S608
+    row = f"json_build_array({', '.join(plain.values)})"
+    return f"(SELECT {row} FROM {plain.table} o WHERE o.id = {key_sql})"  # noqa: S608
 
 
 def listselect(type_name: str, where_sql: str, order_sql: str) -> str:
     """The rows of `type_name`'s table (aliased `o`) that `where_sql` selects, in `order_sql`
     order, as a JSON list (empty when there are none)."""
     plain = PLAIN[type_name]
-    return (
-        f"(SELECT coalesce(json_agg({_row(plain)} ORDER BY {order_sql}), '[]'::json)"  # noqa: S608
-        f" FROM {plain.table} o WHERE {where_sql})"
-    )
+    return json_rows(plain.values, f"{plain.table} o", where_sql, order_sql)
 
 
 def render(type_name: str, selected: Selected, value: list[Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    position = {name: i for i, name in enumerate(PLAIN[type_name].fields, start=1)}
+    position = PLAIN[type_name].position
     out: dict[str, Any] = {}
     for key, field in selected.children.items():
         if field.name == "__typename":
