@@ -104,7 +104,8 @@ def create_app(
     settings = settings or get_settings()
     url = database_url or resolve_database_url(settings)
     engine = create_engine(url, settings)
-    holder = PolicyHolder(load_policy(settings.policy_dir))
+    source = policy_sync.fingerprint(settings.policy_dir)  # before reading, as a reload does
+    holder = PolicyHolder(load_policy(settings.policy_dir), source)
     login_limiter = LoginLimiter.from_settings(settings)
     hashing = WorkerPool("password-hash", workers=settings.hash_workers, queue=settings.hash_queue)
     persisted = PersistedQueries(settings.persisted_queries)  # type: ignore[arg-type]

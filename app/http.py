@@ -81,10 +81,12 @@ class AuthenticationFailed(RequestRefused):
 
 
 class PolicyHolder:
-    """The current compiled policy; replaced whole on reload, so a request sees one version."""
+    """The current compiled policy; replaced whole on reload, so a request sees one version.
+    `source` is the fingerprint of the files it was compiled from (`policy_sync.fingerprint`)."""
 
-    def __init__(self, policy: CompiledPolicy) -> None:
+    def __init__(self, policy: CompiledPolicy, source: str = "") -> None:
         self.current = policy
+        self.source = source
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):

@@ -7,11 +7,13 @@ import asyncio
 import dataclasses
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from app import policy, policy_sync
 from app.asgi import create_app
@@ -168,48 +170,77 @@ def test_policy_check_finds_bad_lines(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def edited_policy_app(
-    database_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
-    """An app reading its policy from a copy of `policies/` that the test may edit."""
+def policy_copy(tmp_path: Path) -> Path:
+    """A copy of `policies/` that the test may edit."""
     shutil.copytree(policy.POLICY_DIR, tmp_path, dirs_exist_ok=True)
-    settings = dataclasses.replace(get_settings(), policy_dir=tmp_path)
-    app = create_app(settings, database_url=database_url)
+    return tmp_path
+
+
+def _app_reading(database_url: str, directory: Path) -> Starlette:
+    return create_app(
+        dataclasses.replace(get_settings(), policy_dir=directory), database_url=database_url
+    )
+
+
+@asynccontextmanager
+async def _serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client, tmp_path
+            yield client
 
 
-async def test_editing_a_policy_line_changes_behaviour_after_notify(
-    edited_policy_app: tuple[httpx.AsyncClient, Path],
-    database_url: str,
-    db: asyncpg.Connection,
-    token_for: Callable[[str], Awaitable[str]],
-) -> None:
-    client, directory = edited_policy_app
-    mate = await _classmate(db)
-    headers = {"Authorization": f"Bearer {await token_for('student')}"}
-    body = {
-        "query": "query ($id: ID!) { student(id: $id) { firstName } }",
-        "variables": {"id": sid(mate)},
-    }
-
-    async def first_name() -> object:
-        response = await client.post("/graphql", json=body, headers=headers)
-        return response.json()["data"]["student"]["firstName"]
-
-    assert await first_name() is not None
+def _withhold_classmates_first_names(directory: Path) -> None:
     policy_file = directory / "policy.csv"
     policy_file.write_text(
         policy_file.read_text().replace("p, student, classmate, Student.firstName, read\n", "")
     )
+
+
+async def _classmates_first_name(
+    client: httpx.AsyncClient, db: asyncpg.Connection, token_for: Callable[[str], Awaitable[str]]
+) -> object:
+    response = await client.post(
+        "/graphql",
+        json={
+            "query": "query ($id: ID!) { student(id: $id) { firstName } }",
+            "variables": {"id": sid(await _classmate(db))},
+        },
+        headers={"Authorization": f"Bearer {await token_for('student')}"},
+    )
+    return response.json()["data"]["student"]["firstName"]
+
+
+async def test_editing_a_policy_line_changes_behaviour_after_notify(
+    policy_copy: Path,
+    database_url: str,
+    db: asyncpg.Connection,
+    token_for: Callable[[str], Awaitable[str]],
+) -> None:
+    async with _serving(_app_reading(database_url, policy_copy)) as client:
+        assert await _classmates_first_name(client, db, token_for) is not None
+        _withhold_classmates_first_names(policy_copy)
+        await policy_sync.notify(database_url)
+        for _ in range(100):  # the listener runs on its own connection; give it a moment
+            if await _classmates_first_name(client, db, token_for) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await _classmates_first_name(client, db, token_for) is None
+
+
+async def test_a_change_notified_before_a_worker_listens_still_reaches_it(
+    policy_copy: Path,
+    database_url: str,
+    db: asyncpg.Connection,
+    token_for: Callable[[str], Awaitable[str]],
+) -> None:
+    """A worker reads the files, then starts listening; a reload notified in between (another
+    worker was up already) would pass it by, and it would serve the old policy until the next."""
+    app = _app_reading(database_url, policy_copy)
+    _withhold_classmates_first_names(policy_copy)
     await policy_sync.notify(database_url)
-    for _ in range(100):  # the listener runs on its own connection; give it a moment
-        if await first_name() is None:
-            break
-        await asyncio.sleep(0.05)
-    assert await first_name() is None
+    async with _serving(app) as client:
+        assert await _classmates_first_name(client, db, token_for) is None
 
 
 # --- the record of disclosures --------------------------------------------------------------
