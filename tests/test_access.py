@@ -293,6 +293,27 @@ async def test_disclosures_are_append_only(db: asyncpg.Connection) -> None:
 
 
 @pytest.mark.usefixtures("disclosed")
+async def test_what_the_record_names_cannot_be_deleted(db: asyncpg.Connection) -> None:
+    """The district and viewer of a disclosure are not foreign keys (checked once per request,
+    not per row: migration 0012), yet neither can go while the record names it."""
+    row = await db.fetchrow("SELECT district_id, viewer_user_id FROM disclosure LIMIT 1")
+    refused = [
+        ("DELETE FROM app_user WHERE id = $1", row["viewer_user_id"]),
+        ("UPDATE app_user SET id = -id WHERE id = $1", row["viewer_user_id"]),
+        ("DELETE FROM district WHERE id = $1", row["district_id"]),
+    ]
+    for statement, value in refused:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="record of disclosures names"):
+            async with db.transaction():
+                await db.execute(statement, value)
+    async with db.transaction():  # other changes to those rows go through
+        await db.execute(
+            "UPDATE app_user SET first_name = first_name WHERE id = $1", row["viewer_user_id"]
+        )
+    assert await db.fetchval("SELECT count(*) FROM app_user WHERE id = $1", row["viewer_user_id"])
+
+
+@pytest.mark.usefixtures("disclosed")
 async def test_audit_verify_finds_an_edited_row(database_url: str, db: asyncpg.Connection) -> None:
     key = get_settings().audit_key
     engine = create_engine(database_url, get_settings())
