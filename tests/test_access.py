@@ -294,13 +294,14 @@ async def test_disclosures_are_append_only(db: asyncpg.Connection) -> None:
 
 @pytest.mark.usefixtures("disclosed")
 async def test_what_the_record_names_cannot_be_deleted(db: asyncpg.Connection) -> None:
-    """The district and viewer of a disclosure are not foreign keys (checked once per request,
-    not per row: migration 0012), yet neither can go while the record names it."""
-    row = await db.fetchrow("SELECT district_id, viewer_user_id FROM disclosure LIMIT 1")
+    """The district, viewer and student of a disclosure are not foreign keys (not checked row by
+    row: migration 0012), yet none can go while the record names it."""
+    row = await db.fetchrow("SELECT district_id, viewer_user_id, student_id FROM disclosure")
     refused = [
         ("DELETE FROM app_user WHERE id = $1", row["viewer_user_id"]),
         ("UPDATE app_user SET id = -id WHERE id = $1", row["viewer_user_id"]),
         ("DELETE FROM district WHERE id = $1", row["district_id"]),
+        ("DELETE FROM student WHERE id = $1", row["student_id"]),
     ]
     for statement, value in refused:
         with pytest.raises(asyncpg.ForeignKeyViolationError, match="record of disclosures names"):

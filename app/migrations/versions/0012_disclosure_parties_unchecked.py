@@ -1,17 +1,19 @@
-"""The record of disclosures checks its district and viewer once per request, not once per row.
+"""The record of disclosures no longer checks, row by row, that its district, viewer and student
+exist.
 
-Every row a request appends carries the same district and viewer: the signed-in account, read in
-the same transaction. As foreign keys they were checked row by row — two lookups per disclosed
-student, each taking a key-share lock on the district's one row, which every request of the
-district shares (a MultiXact as soon as two requests disclose at once) — and took about two thirds
-of the INSERT of a teacher's 117 rows. The foreign keys go; what they protected stays:
+The rows a request appends name the district and viewer it signed in as (read in the same
+transaction) and the students whose rows it has just read. As foreign keys they were checked row by
+row: three lookups per disclosed student, each taking a key-share lock — on the district's one
+row, which every request of the district shares (a MultiXact as soon as two requests disclose at
+once), and on every listed student's row (a WAL record each). That was about two thirds of the
+INSERT of a teacher's 117 rows. The foreign keys go; what they protected stays:
 
-- a district or account that the record names cannot be deleted, nor its id changed (a trigger
-  refuses with the foreign-key SQLSTATE, 23503, as the constraint did);
-- the rows name only accounts and districts that exist: they are written by `app.disclosures`
-  alone, for the viewer the request signed in as.
+- a district, account or student that the record names cannot be deleted, nor its id changed
+  (a trigger refuses with the foreign-key SQLSTATE, 23503, as the constraint did);
+- the rows name only what exists: they are written by `app.disclosures` alone, from the request's
+  viewer and rows.
 
-The student (a different one on each row) and the grant keep their foreign keys.
+The grant (absent from most rows) keeps its foreign key.
 
 Revision ID: 0012
 Revises: 0011
@@ -25,12 +27,12 @@ branch_labels = None
 depends_on = None
 
 # table → the disclosure column that names its rows
-_PARTIES = {"district": "district_id", "app_user": "viewer_user_id"}
+_PARTIES = {"district": "district_id", "app_user": "viewer_user_id", "student": "student_id"}
 
 
 def upgrade() -> None:
-    op.drop_constraint("disclosure_district_id_fkey", "disclosure", type_="foreignkey")
-    op.drop_constraint("disclosure_viewer_user_id_fkey", "disclosure", type_="foreignkey")
+    for table, column in _PARTIES.items():
+        op.drop_constraint(f"disclosure_{column}_fkey", "disclosure", type_="foreignkey")
     # SECURITY DEFINER: whoever deletes an account need not be able to read the record.
     op.execute(
         """
@@ -64,9 +66,5 @@ def downgrade() -> None:
     for table in _PARTIES:
         op.execute(f"DROP TRIGGER {table}_named_by_disclosures ON {table}")
     op.execute("DROP FUNCTION disclosure_keeps_its_parties()")
-    op.create_foreign_key(
-        "disclosure_district_id_fkey", "disclosure", "district", ["district_id"], ["id"]
-    )
-    op.create_foreign_key(
-        "disclosure_viewer_user_id_fkey", "disclosure", "app_user", ["viewer_user_id"], ["id"]
-    )
+    for table, column in _PARTIES.items():
+        op.create_foreign_key(f"disclosure_{column}_fkey", "disclosure", table, [column], ["id"])
