@@ -84,7 +84,7 @@ class PolicyHolder:
     """The current compiled policy; replaced whole on reload, so a request sees one version.
     `source` is the fingerprint of the files it was compiled from (`policy_sync.fingerprint`)."""
 
-    def __init__(self, policy: CompiledPolicy, source: str = "") -> None:
+    def __init__(self, policy: CompiledPolicy, source: str) -> None:
         self.current = policy
         self.source = source
 

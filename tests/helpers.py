@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from app.asgi import create_app
-from app.config import Settings
+from app.config import Settings, get_settings
 
 # The demo accounts of SPEC §12, one per role.
 DEMO_ACCOUNTS = (
@@ -27,13 +29,32 @@ DEMO_ACCOUNTS = (
 
 
 @asynccontextmanager
-async def app_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the real ASGI application (lifespan included) built with `settings`."""
-    app = create_app(settings, database_url=database_url)
+async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app`, its lifespan started."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real ASGI application (lifespan included) built with `settings`."""
+    async with serving(create_app(settings, database_url=database_url)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def compiled_and_reference(
+    database_url: str,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Clients of two applications over one database, each with its own plans and pool: compiled
+    execution on, and off (the reference)."""
+    configured = get_settings()
+    compiled = dataclasses.replace(configured, compiled_execution=True)
+    reference = dataclasses.replace(configured, compiled_execution=False)
+    async with app_client(compiled, database_url) as a, app_client(reference, database_url) as b:
+        yield a, b
 
 
 @dataclass

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -20,7 +19,7 @@ from app.asgi import create_app
 from app.config import get_settings
 from app.database import create_engine
 from app.seals import verify_chain
-from tests.helpers import GraphQLResponse, forbidden_errors, nodes
+from tests.helpers import GraphQLResponse, forbidden_errors, nodes, serving
 from tests.test_policy import _TAUGHT_BY, _classmate, _pick, _student_of, _user_id, sid
 
 Gql = Callable[..., Awaitable[GraphQLResponse]]
@@ -182,14 +181,6 @@ def _app_reading(database_url: str, directory: Path) -> Starlette:
     )
 
 
-@asynccontextmanager
-async def _serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
-
-
 def _withhold_classmates_first_names(directory: Path) -> None:
     policy_file = directory / "policy.csv"
     policy_file.write_text(
@@ -217,7 +208,7 @@ async def test_editing_a_policy_line_changes_behaviour_after_notify(
     db: asyncpg.Connection,
     token_for: Callable[[str], Awaitable[str]],
 ) -> None:
-    async with _serving(_app_reading(database_url, policy_copy)) as client:
+    async with serving(_app_reading(database_url, policy_copy)) as client:
         assert await _classmates_first_name(client, db, token_for) is not None
         _withhold_classmates_first_names(policy_copy)
         await policy_sync.notify(database_url)
@@ -239,7 +230,7 @@ async def test_a_change_notified_before_a_worker_listens_still_reaches_it(
     app = _app_reading(database_url, policy_copy)
     _withhold_classmates_first_names(policy_copy)
     await policy_sync.notify(database_url)
-    async with _serving(app) as client:
+    async with serving(app) as client:
         assert await _classmates_first_name(client, db, token_for) is None
 
 

@@ -25,7 +25,6 @@ requests, on either path.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import os
 import time
 from collections import Counter
@@ -45,7 +44,7 @@ from app.database import asyncpg_dsn
 from schema import create_schema
 from tests.documents import ACCOUNTS, Case, DocumentWriter, Pools
 from tests.equivalence import Observed, differences, disclosure_rows
-from tests.helpers import app_client
+from tests.helpers import compiled_and_reference
 
 EXAMPLES = int(os.environ.get("COMPILED_EXAMPLES", "2000"))
 SEED = os.environ.get("COMPILED_SEED")
@@ -68,11 +67,8 @@ CASES = st.composite(DocumentWriter(SCHEMA, max_depth=get_settings().max_depth -
 @pytest.fixture(scope="module")
 async def paths(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """(compiled, reference): two applications over the one test database."""
-    configured = get_settings()
-    compiled = dataclasses.replace(configured, compiled_execution=True)
-    reference = dataclasses.replace(configured, compiled_execution=False)
-    async with app_client(compiled, database_url) as a, app_client(reference, database_url) as b:
-        yield a, b
+    async with compiled_and_reference(database_url) as pair:
+        yield pair
 
 
 class Tokens(dict[str, str | None]):

@@ -4,7 +4,6 @@ disclosure rows; as every demo account and anonymously."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,9 +13,8 @@ import httpx
 import pytest
 
 import tests.test_compiled as compiled_tests
-from app.config import get_settings
 from app.roles import APP_ROLE
-from tests.helpers import app_client
+from tests.helpers import compiled_and_reference
 from tests.test_compiled import ACCOUNTS, Post, _same
 
 # The reference application (compiled execution off) and the poster of test_compiled.
@@ -180,11 +178,8 @@ async def test_what_the_viewer_does_not_cover_falls_back_whole(
 @pytest.fixture
 async def clients(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """(compiled, reference), each its own application (no shared plan or pool state)."""
-    configured = get_settings()
-    on = dataclasses.replace(configured, compiled_execution=True)
-    off = dataclasses.replace(configured, compiled_execution=False)
-    async with app_client(on, database_url) as a, app_client(off, database_url) as b:
-        yield a, b
+    async with compiled_and_reference(database_url) as pair:
+        yield pair
 
 
 @asynccontextmanager
